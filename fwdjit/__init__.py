@@ -1,0 +1,36 @@
+"""fwdjit: forward-mode automatic differentiation by source transformation, compiled with Numba.
+
+>>> import numpy as np
+>>> from fwdjit import fwdjit
+>>> @fwdjit
+... def f(x):
+...     return np.sum(np.sin(x) * x)
+>>> y, dy = f.jvp((np.ones(3),), (np.ones(3),))
+"""
+from . import runtime  # noqa: F401  (registers the helpers generated code calls)
+from .api import FwdjitFunction, __version__, defjvp, get_fwdjit, jvp
+from .api import fwdjit as _fwdjit_decorator
+from .errors import (FwdjitError, TangentError, TangentMismatch, TransformError, UnsupportedCall,
+                     UnsupportedSyntax)
+
+
+def fwdjit(func=None, *, fastmath=False, cache=True, parallel=False):
+    """Decorator: compile ``func`` and give it forward-mode derivatives.
+
+    ``@fwdjit`` or ``@fwdjit(fastmath=False, cache=True, parallel=False)``.
+    ``f(*args)`` runs the compiled primal, ``f.jvp(primals, tangents)`` returns
+    ``(out, dout)``, ``f.tangent_source`` shows the generated code and
+    ``f.tangent_function(active)`` gives the Numba dispatcher of the JVP.
+    """
+    return _fwdjit_decorator(func, fastmath=fastmath, cache=cache, parallel=parallel)
+
+
+fwdjit.jvp = jvp
+fwdjit.defjvp = defjvp
+fwdjit.FwdjitError = FwdjitError
+fwdjit.TangentError = TangentError
+fwdjit.UnsupportedSyntax = UnsupportedSyntax
+fwdjit.UnsupportedCall = UnsupportedCall
+
+__all__ = ["fwdjit", "jvp", "defjvp", "FwdjitFunction", "FwdjitError", "TransformError", "UnsupportedSyntax",
+           "UnsupportedCall", "TangentError", "TangentMismatch", "get_fwdjit", "__version__"]

@@ -1,0 +1,187 @@
+"""Pass 4, activity: which variables carry a tangent.
+
+A variable is *active* when some assignment to it depends on a differentiated
+input through a differentiable operation.  The analysis is flow-insensitive
+and iterated to a fixpoint, so loops and branches need no special care:
+
+* ``b = a[1:]``, ``b = a.T``, ``b = a.reshape(...)``: ``b`` may be a view of
+  ``a``; writing an active value through one makes both active;
+* ``a[i] = e`` makes ``a`` active when ``e`` is;
+* a call to a user function that writes an active value into one of its array
+  arguments makes the caller's array active too;
+* integers, booleans, comparisons, ``len``, ``.shape``, ``floor``, ``argmax``
+  and other integer-valued operations never carry a tangent.
+
+>>> import ast
+>>> from fwdjit.resolve import FunctionInfo
+>>> src = "def f(x, n):\\n    s = 0.0\\n    for i in range(n):\\n        s += x[i] * i\\n    k = n * 2\\n    return s"
+>>> tree = ast.parse(src).body[0]
+>>> info = FunctionInfo(func=None, name="f", qualname="f", filename="<demo>", tree=tree, params=["x", "n"])
+>>> sorted(Activity(info, tree, {"x"}, resolver=None).run())
+['s', 'x']
+"""
+from __future__ import annotations
+
+import ast
+
+from . import rules as R
+
+_VIEW_METHODS = {"reshape", "ravel", "transpose", "view", "squeeze", "swapaxes", "diagonal"}
+
+
+def root_name(node):
+    """The variable an assignment target or view expression reads from."""
+    while isinstance(node, (ast.Subscript, ast.Attribute)):
+        node = node.value
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+            and node.func.attr in _VIEW_METHODS:
+        return root_name(node.func.value)
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def may_alias(value):
+    """The name ``value`` may be a view of (``a``, ``a[...]``, ``a.T``, ``a.reshape()``)."""
+    if isinstance(value, ast.Name):
+        return value.id
+    if isinstance(value, ast.Subscript) or (isinstance(value, ast.Attribute) and value.attr == "T"):
+        return root_name(value)
+    if isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr in _VIEW_METHODS:
+        return root_name(value.func.value)
+    return None
+
+
+class Activity:
+    """Fixpoint activity analysis of one (normalized) function body.
+
+    ``resolver`` classifies calls (see :class:`fwdjit.tangent.Resolver`); it
+    may be None for code without calls to user functions.
+    """
+
+    def __init__(self, info, tree, active_params, resolver):
+        self.info = info
+        self.tree = tree
+        self.active = set(active_params)
+        self.resolver = resolver
+        self.aliases = []   # (b, a): b may be a view of a
+        self.changed = False
+
+    def run(self):
+        while True:
+            self.changed = False
+            self._block(self.tree.body)
+            for b, a in self.aliases:
+                if b in self.active and a not in self.active:
+                    self._add(a)
+            if not self.changed:
+                return self.active
+
+    def _add(self, name):
+        if name is not None and name not in self.active:
+            self.active.add(name)
+            self.changed = True
+
+    # ------------------------------------------------------------ statements
+    def _block(self, stmts):
+        for s in stmts:
+            self._stmt(s)
+
+    def _stmt(self, s):
+        if isinstance(s, ast.Assign):
+            act = self.expr_active(s.value)
+            for t in s.targets:
+                self._target(t, act)
+                if isinstance(t, ast.Name):
+                    a = may_alias(s.value)
+                    if a is not None and a != t.id:
+                        pair = (t.id, a)
+                        if pair not in self.aliases:
+                            self.aliases.append(pair)
+                            self.changed = True
+        elif isinstance(s, ast.AugAssign):
+            act = self.expr_active(s.value)
+            self._target(s.target, act)
+        elif isinstance(s, (ast.If, ast.While)):
+            self.expr_active(s.test)
+            self._block(s.body)
+            self._block(s.orelse)
+        elif isinstance(s, ast.For):
+            self.expr_active(s.iter)
+            self._block(s.body)
+        elif isinstance(s, (ast.Return, ast.Expr)):
+            if s.value is not None:
+                self.expr_active(s.value)
+
+    def _target(self, t, act):
+        if not act:
+            return
+        if isinstance(t, ast.Name):
+            self._add(t.id)
+        elif isinstance(t, ast.Tuple):
+            for e in t.elts:
+                self._target(e, act)
+        else:
+            self._add(root_name(t))
+
+    # ----------------------------------------------------------- expressions
+    def expr_active(self, node):
+        """Whether ``node`` carries a tangent (also records callee side effects)."""
+        if isinstance(node, ast.Name):
+            return node.id in self.active
+        if isinstance(node, ast.Constant) or node is None:
+            return False
+        if isinstance(node, ast.BinOp):
+            la, ra = self.expr_active(node.left), self.expr_active(node.right)
+            return R.BINOP_RULES[type(node.op)].result_active([la, ra], {})
+        if isinstance(node, ast.UnaryOp):
+            a = self.expr_active(node.operand)
+            return a and isinstance(node.op, (ast.USub, ast.UAdd))
+        if isinstance(node, (ast.BoolOp, ast.Compare)):
+            for c in ast.iter_child_nodes(node):
+                if isinstance(c, ast.expr):
+                    self.expr_active(c)
+            return False
+        if isinstance(node, ast.IfExp):
+            self.expr_active(node.test)
+            b, o = self.expr_active(node.body), self.expr_active(node.orelse)
+            return b or o
+        if isinstance(node, ast.Subscript):
+            self.expr_active(node.slice)
+            return self.expr_active(node.value)
+        if isinstance(node, ast.Attribute):
+            if node.attr in R.ZERO_ATTRS:
+                self.expr_active(node.value)
+                return False
+            return self.expr_active(node.value)
+        if isinstance(node, ast.Tuple):
+            return any([self.expr_active(e) for e in node.elts])
+        if isinstance(node, ast.Slice):
+            for c in (node.lower, node.upper, node.step):
+                self.expr_active(c)
+            return False
+        if isinstance(node, ast.Call):
+            return self._call_active(node)
+        return False
+
+    def _call_active(self, node):
+        args_act = [self.expr_active(a) for a in node.args]
+        kw_act = {k.arg: self.expr_active(k.value) for k in node.keywords}
+        if self.resolver is None:
+            return any(args_act) or any(kw_act.values())
+        kind, obj, rule = self.resolver.classify(node)
+        if kind == "method":
+            recv = self.expr_active(node.func.value)
+            if rule is not None and rule.zero:
+                return False
+            return recv or any(args_act)
+        if kind == "rule":
+            return rule.result_active(args_act, kw_act)
+        if kind == "user":
+            if not any(args_act):
+                return False
+            eff = self.resolver.effective_mask(obj, tuple(args_act), node)
+            for a, was, now in zip(node.args, args_act, eff):
+                if now and not was:
+                    self._add(root_name(a))
+            return True
+        # black box (no rule): active if fed active values; tangent pass reports it
+        return any(args_act) or any(kw_act.values())

@@ -1,0 +1,412 @@
+"""The public API: ``@fwdjit``, ``fwdjit.jvp``, ``fwdjit.defjvp``."""
+from __future__ import annotations
+
+import ast
+import copy
+import functools
+import hashlib
+import threading
+
+import numba
+import numpy as np
+from numba.core.errors import TypingError
+from numba.extending import overload
+
+from . import rules as R
+from .activity import Activity
+from .codegen import HEADER, load_module
+from .dtypes import float32_twin
+from .errors import FwdjitError, TangentError, TangentMismatch, UnsupportedCall
+from .normalize import NameGen, normalize
+from .resolve import parse_function
+from .runtime import has_float32
+from .tangent import Resolver, TangentGen, _all_names, _PrimalRewriter, render
+from .validate import validate
+
+__version__ = "0.1.0"
+
+_REGISTRY: dict = {}
+_LOCK = threading.RLock()
+
+
+def get_fwdjit(func):
+    """The FwdjitFunction for a plain Python function (created once, default options)."""
+    with _LOCK:
+        fj = _REGISTRY.get(func)
+        if fj is None:
+            fj = FwdjitFunction(func)
+        return fj
+
+
+class FwdjitFunction:
+    """A Python function compiled by fwdjit: call it for the primal, ``.jvp`` for derivatives.
+
+    Attributes
+    ----------
+    py_func : the original Python function.
+    tangent_source : the generated tangent (JVP) source, as Python text.
+    primal_function : the Numba dispatcher of the primal.
+    """
+
+    def __init__(self, func, *, fastmath=False, cache=True, parallel=False):
+        functools.update_wrapper(self, func)
+        self.py_func = func
+        self.name = func.__name__
+        self.options = {"fastmath": fastmath, "cache": cache, "parallel": parallel}
+        self.info = parse_function(func)
+        validate(self.info)
+        self.params = list(self.info.params)
+        self._nparams = len(self.params)
+        self.resolver = Resolver(self.info, registry=get_fwdjit)
+        self._primal = None
+        self._public = {}
+        self._internal = {}
+        self._effective = {}
+        self._analyzing = set()
+        self._last_mask = None
+        self._keys = {}
+        with _LOCK:
+            _REGISTRY.setdefault(func, self)   # callees reuse the first instance
+        self._check_calls()
+
+    def __repr__(self):
+        return f"<fwdjit function {self.info.qualname} ({self.info.filename}:{self.info.tree.lineno})>"
+
+    # ------------------------------------------------------ transform time
+    def _check_calls(self):
+        """Resolve every call now, so unknown callees fail at decoration time."""
+        for node in ast.walk(self.info.tree):
+            if not isinstance(node, ast.Call):
+                continue
+            kind, obj, _ = self.resolver.classify(node)
+            if kind == "blackbox" and not _numba_can_call(obj):
+                name = getattr(obj, "__qualname__", getattr(obj, "__name__", repr(obj)))
+                raise self.info.error(
+                    UnsupportedCall, node,
+                    f"fwdjit cannot compile or differentiate {name}() (no source, no derivative rule)",
+                    hint=f"register a rule with fwdjit.defjvp({getattr(obj, '__name__', 'func')}, ...) "
+                         "for a Numba-compilable function, or call it outside the differentiated function",
+                    construct=f"call to {name}")
+
+    def _jit_options(self):
+        return {"fastmath": self.options["fastmath"], "error_model": "numpy",
+                "parallel": self.options["parallel"]}
+
+    def effective_mask(self, mask):
+        """Which parameters carry tangents once in-place writes are accounted for."""
+        mask = tuple(bool(m) for m in mask)
+        eff = self._effective.get(mask)
+        if eff is not None:
+            return eff
+        if mask in self._analyzing:
+            raise RecursionError(self.name)
+        self._analyzing.add(mask)
+        try:
+            tree = normalize(self.info.tree, NameGen(_all_names(self.info.tree)), self.info)
+            active = {p for p, m in zip(self.params, mask) if m}
+            act = Activity(self.info, tree, active, self.resolver).run()
+            eff = tuple(p in act for p in self.params)
+        finally:
+            self._analyzing.discard(mask)
+        self._effective[mask] = eff
+        return eff
+
+    def _compile(self, fdef, stem, bindings, kind):
+        """Write the module (plain + float32 twin + entry) and jit its entry point."""
+        name = fdef.name
+        fdef32 = copy.deepcopy(fdef)
+        fdef32.name = name + "__f32"
+        ns = dict(self.info.namespace)
+        ns.update(bindings)
+        for k, v in list(ns.items()):
+            if isinstance(v, FwdjitFunction):
+                ns[k] = v.primal_function_internal()
+        fdef32 = float32_twin(fdef32, {**ns, "np": np, "fj": None})
+        params = [a.arg for a in fdef.args.args]
+        plist = ", ".join(params)
+        pick = f"_{name}__pick"
+        text = (HEADER.format(version=__version__, qualname=self.info.qualname,
+                              where=f"{self.info.filename}:{self.info.tree.lineno}")
+                + "\n\n" + render(fdef)
+                + "\n\n# The same code with dtype-preserving casts, used when an argument is float32 (NumPy 2 rules).\n"
+                + render(fdef32)
+                + f"\n\ndef {name}__entry({plist}):\n    return {pick}({plist})\n")
+        extra = repr(sorted(self.options.items())) + kind + _namespace_key(ns)
+        # the selection stub: typed by Numba, picks the plain or the float32 code
+        stub_ns = {}
+        exec(f"def {pick}({plist}):\n    pass\n", stub_ns)
+        stub = stub_ns[pick]
+        ns[pick] = stub
+        mod, key, path = load_module(stem, text, ns, extra)
+        plain, twin = getattr(mod, name), getattr(mod, name + "__f32")
+        typer_ns = {"has_float32": has_float32, "plain": plain, "twin": twin}
+        exec(f"def typer({plist}):\n    return twin if has_float32({plist}{',' if len(params) == 1 else ''}) else plain\n",
+             typer_ns)
+        overload(stub, jit_options=self._jit_options())(typer_ns["typer"])
+        disp = numba.njit(cache=self.options["cache"], **self._jit_options())(getattr(mod, name + "__entry"))
+        disp._fwdjit_key = key
+        disp._fwdjit_path = str(path)
+        return disp, text, path
+
+    # --------------------------------------------------------------- primal
+    def primal_function_internal(self):
+        if self._primal is None:
+            with _LOCK:
+                if self._primal is None:
+                    gen = _PrimalGen(self)
+                    fdef = gen.run()
+                    self._primal, self._primal_source, self._primal_path = self._compile(
+                        fdef, self.name, gen.bindings, "primal")
+        return self._primal
+
+    @property
+    def primal_function(self):
+        """The Numba dispatcher of the compiled primal (callable from @njit code)."""
+        return self.primal_function_internal()
+
+    def __call__(self, *args):
+        disp = self._primal if self._primal is not None else self.primal_function_internal()
+        try:
+            return disp(*args)
+        except TypingError as exc:
+            raise _typing_error(self, args, exc) from None
+
+    # -------------------------------------------------------------- tangent
+    def _generator(self, mask, check_inputs):
+        return TangentGen(self.info, self.info.tree, mask, self.resolver, check_inputs=check_inputs)
+
+    def tangent_function(self, active=None, _internal=False):
+        """The compiled JVP as a Numba dispatcher, callable from ``@njit`` code.
+
+        ``active[i]`` says whether argument ``i`` gets a tangent.  Signature:
+        ``jf(*primals, *tangents_of_active_args) -> (out, dout)``; tuple
+        outputs give ``((y1, y2), (dy1, dy2))``.  Tangents are checked against
+        their primals (dtype, ndim, shape) unless the function is a callee
+        compiled for another fwdjit function.
+        """
+        if active is None:
+            active = (True,) * self._nparams
+        mask = tuple(bool(a) for a in active)
+        if len(mask) != self._nparams:
+            raise TangentError(f"{self.name} takes {self._nparams} arguments ({', '.join(self.params)}); "
+                               f"active has {len(mask)} entries")
+        table = self._internal if _internal else self._public
+        disp = table.get(mask)
+        if disp is None:
+            with _LOCK:
+                disp = table.get(mask)
+                if disp is None:
+                    gen = self._generator(mask, check_inputs=not _internal)
+                    fdef = gen.run()
+                    bits = "".join("1" if m else "0" for m in mask)
+                    stem = f"{self.name}_jvp_{bits}" + ("_internal" if _internal else "")
+                    disp, _, _ = self._compile(fdef, stem, gen.bindings, "jvp" + str(_internal))
+                    table[mask] = disp
+        if not _internal:
+            self._last_mask = mask
+        return disp
+
+    def jvp(self, primals, tangents):
+        """``(out, dout)`` at ``primals`` in the direction ``tangents`` (JAX's argument order).
+
+        ``tangents`` has one entry per primal; ``None`` is a zero tangent, and
+        int/bool arguments take ``None``.  Tuple outputs give tuple tangents.
+        """
+        if not (isinstance(primals, (tuple, list)) and isinstance(tangents, (tuple, list))) \
+                or len(primals) != self._nparams or len(tangents) != self._nparams:
+            raise self._count_error(primals, tangents)
+        mask = tuple([t is not None for t in tangents])
+        disp = self._public.get(mask)
+        if disp is None:
+            disp = self.tangent_function(mask)
+        try:
+            return disp(*primals, *[t for t in tangents if t is not None])
+        except TangentMismatch as exc:
+            raise self._explain(primals, tangents, exc) from None
+        except TypingError as exc:
+            raise _typing_error(self, tuple(primals) + tuple(t for t in tangents if t is not None), exc) from None
+
+    def _count_error(self, primals, tangents):
+        sig = f"{self.name}({', '.join(self.params)})"
+        def desc(v):
+            if isinstance(v, (tuple, list)):
+                return f"a {type(v).__name__} of {len(v)}"
+            return f"a {type(v).__name__}"
+        return TangentError(f"jvp of {sig}: expected primals and tangents as tuples of {self._nparams} "
+                            f"entries (one per parameter, None for no tangent); given primals as "
+                            f"{desc(primals)} and tangents as {desc(tangents)}")
+
+    def _explain(self, primals, tangents, exc):
+        for name, p, t in zip(self.params, primals, tangents):
+            if t is None:
+                continue
+            msg = _mismatch(p, t)
+            if msg:
+                return TangentError(f"jvp of {self.name}: tangent for argument '{name}': {msg}")
+        return TangentError(f"jvp of {self.name}: {' '.join(map(str, exc.args))}")
+
+    @property
+    def tangent_source(self):
+        """The generated tangent source (plain variant) for the last mask used, or all arguments active."""
+        mask = self._last_mask or (True,) * self._nparams
+        return self.tangent_source_for(mask)
+
+    def tangent_source_for(self, active):
+        gen = self._generator(tuple(bool(a) for a in active), check_inputs=False)
+        return render(gen.run())
+
+    @property
+    def primal_source(self):
+        gen = _PrimalGen(self)
+        return render(gen.run())
+
+
+class _PrimalGen:
+    """The primal function, with calls to user functions pointed at their compiled versions."""
+
+    def __init__(self, fj):
+        self.fj = fj
+        self.resolver = fj.resolver
+        self.bindings = {}
+        self.names = NameGen(_all_names(fj.info.tree) | {"np", "math", "fj"})
+
+    def fresh(self, stem):
+        return self.names.fresh(stem)
+
+    def bind(self, obj, stem):
+        for k, v in self.bindings.items():
+            if v is obj:
+                return k
+        name = self.fresh(stem)
+        self.bindings[name] = obj
+        return name
+
+    def run(self):
+        tree = copy.deepcopy(self.fj.info.tree)
+        tree.body = [s for s in tree.body
+                     if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))] or [ast.Pass()]
+        tree = _PrimalRewriter(self).visit(tree)
+        return ast.fix_missing_locations(tree)
+
+
+def _numba_can_call(obj):
+    from numba.core.dispatcher import Dispatcher
+    if isinstance(obj, Dispatcher):
+        return True
+    mod = getattr(obj, "__module__", None) or getattr(type(obj), "__module__", "")
+    return isinstance(obj, np.ufunc) or (mod or "").split(".")[0] in ("numpy", "math", "builtins", "numba")
+
+
+def _namespace_key(ns):
+    h = hashlib.sha256()
+    for k in sorted(ns):
+        v = ns[k]
+        if isinstance(v, np.ndarray):
+            h.update(f"{k}:{v.dtype}:{v.shape}".encode())
+            h.update(np.ascontiguousarray(v).tobytes())
+        elif isinstance(v, (int, float, complex, bool, str, np.generic, tuple)):
+            h.update(f"{k}={v!r}".encode())
+        elif hasattr(v, "_fwdjit_key"):
+            h.update(f"{k}->{v._fwdjit_key}".encode())
+        else:
+            h.update(f"{k}:{getattr(v, '__module__', '')}.{getattr(v, '__qualname__', type(v).__name__)}".encode())
+    return h.hexdigest()
+
+
+def _describe(v):
+    if isinstance(v, np.ndarray):
+        return f"array of shape {v.shape} and dtype {v.dtype}"
+    if isinstance(v, np.generic):
+        return f"{type(v).__name__} scalar"
+    return type(v).__name__
+
+
+def _mismatch(p, t):
+    if isinstance(p, np.ndarray):
+        if not isinstance(t, np.ndarray):
+            return f"expected an array of shape {p.shape} and dtype {p.dtype}, given {_describe(t)}"
+        if t.shape != p.shape or t.dtype != p.dtype:
+            return f"expected shape {p.shape} and dtype {p.dtype} (like the primal), given {_describe(t)}"
+        return None
+    if isinstance(p, (bool, np.bool_)) or isinstance(p, (int, np.integer)):
+        return f"the primal is {_describe(p)}, which carries no derivative; pass None as its tangent"
+    if isinstance(p, (float, np.floating)):
+        if not isinstance(t, (float, np.floating)) or isinstance(t, bool):
+            return f"expected a float (like the primal, {_describe(p)}), given {_describe(t)}"
+        return None
+    if isinstance(p, tuple):
+        if not isinstance(t, tuple) or len(t) != len(p):
+            return f"expected a tuple of {len(p)} tangents, given {_describe(t)}"
+        for i, (pi, ti) in enumerate(zip(p, t)):
+            m = _mismatch(pi, ti)
+            if m:
+                return f"element {i}: {m}"
+    return None
+
+
+def _typing_error(fj, args, exc):
+    first = str(exc).strip().splitlines()
+    summary = next((l for l in first if l.strip() and not l.startswith("\x1b")), "")
+    given = ", ".join(_describe(a) for a in args)
+    return FwdjitError(f"{fj.name} could not be compiled for arguments ({given}).\n"
+                       f"Numba said: {summary}\n(full message below)\n{exc}")
+
+
+# -------------------------------------------------------------- entry points
+def fwdjit(func=None, *, fastmath=False, cache=True, parallel=False):
+    """Decorator: compile ``func`` and give it forward-mode derivatives.
+
+    ``f(*args)`` runs the compiled primal; ``f.jvp(primals, tangents)`` the
+    JVP; ``f.tangent_source`` shows the generated code.
+    """
+    if func is None:
+        return lambda f: fwdjit(f, fastmath=fastmath, cache=cache, parallel=parallel)
+    if isinstance(func, FwdjitFunction):
+        return func
+    fj = FwdjitFunction(func, fastmath=fastmath, cache=cache, parallel=parallel)
+    return fj
+
+
+def jvp(func, primals, tangents):
+    """``(out, dout)`` of a plain Python function (transformed and cached on first use)."""
+    fj = func if isinstance(func, FwdjitFunction) else get_fwdjit(func)
+    return fj.jvp(primals, tangents)
+
+
+def defjvp(func, *partials):
+    """Register a derivative rule for ``func`` (a function fwdjit cannot see into).
+
+    One partial per argument, in autograd's style: ``partial_i(g, ans, *args)``
+    returns the contribution of argument ``i``'s tangent ``g`` to the tangent
+    of the result ``ans``; ``None`` marks a non-differentiable argument.
+    Partials must be Numba-compilable (they are ``numba.njit``-ed), and so
+    must ``func`` (plain Python functions are ``njit``-ed for the primal).
+
+    >>> import numpy as np, numba
+    >>> @numba.njit
+    ... def softplus(x):
+    ...     return np.log1p(np.exp(x))
+    >>> _ = defjvp(softplus, lambda g, ans, x: g / (1.0 + np.exp(-x)))
+    """
+    if not partials:
+        raise FwdjitError("defjvp needs one partial per argument (None for non-differentiable ones)")
+    from numba.core.dispatcher import Dispatcher
+    compiled = func if isinstance(func, Dispatcher) else numba.njit(func)
+    jitted = [None if p is None else (p if isinstance(p, Dispatcher) else numba.njit(p)) for p in partials]
+
+    def fn(c):
+        terms = []
+        for i, p in enumerate(jitted):
+            if p is None or not c.active(i):
+                continue
+            pname = c.gen.bind(p, f"{getattr(func, '__name__', 'f')}_d{i}_")
+            terms.append(ast.Call(ast.Name(pname, ast.Load()),
+                                  [c.args[i].t, c.result()] + [a.p() for a in c.args], []))
+        return R.add_terms(terms)
+
+    rule = R.Rule(fn, nondiff={i for i, p in enumerate(partials) if p is None})
+    rule.compiled = compiled
+    R.USER_RULES[func] = rule
+    if compiled is not func:
+        R.USER_RULES[compiled] = rule
+    return func

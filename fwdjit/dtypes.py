@@ -1,0 +1,193 @@
+"""Pass 6, dtypes: the float32-safe twin of a generated function.
+
+NumPy 2 (NEP 50) treats Python numbers as *weak*: ``float32_array * 2.0`` is
+float32.  Numba promotes it to float64, and also computes ``np.sin(float32)``
+and ``np.sum(float32_array)`` as float64.  This pass rewrites a function so
+that, compiled by Numba, it gives the dtypes NumPy gives:
+
+* a Python number next to a value ``v`` becomes ``fj.lit(c, v)``;
+* a NumPy ufunc or reduction ``r = np.f(v, ...)`` becomes ``fj.like(np.f(v, ...), v)``
+  (a no-op for arrays and float64, a cast for float32 scalars).
+
+Non-atomic partners are first computed into a temporary, so nothing is
+evaluated twice.  Compiled code picks this twin when any argument is float32;
+``tangent_source`` shows the plain one.
+
+>>> import ast, numpy as np
+>>> f = ast.parse("def f(x):\\n    return np.maximum(x @ x, 0.0) * 2.0").body[0]
+>>> print(ast.unparse(float32_twin(f, {"np": np})))
+def f(x):
+    _f1 = x @ x
+    _f2 = fj.like(np.maximum(_f1, fj.lit(0.0, _f1)), _f1)
+    return _f2 * fj.lit(2.0, _f2)
+"""
+from __future__ import annotations
+
+import ast
+import copy
+
+import numpy as np
+
+from .normalize import NameGen
+
+_REDUCTIONS = {np.sum, np.mean, np.dot, np.vdot, np.prod, np.trace, np.max, np.min, np.amax, np.amin,
+               np.linalg.norm}
+_REDUCTION_METHODS = {"sum", "mean", "dot", "prod", "max", "min", "trace"}
+_VALUE_FUNCS = {np.where: (1, 2), np.clip: (0, 1, 2)}
+
+
+def _is_num(node):
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, (int, float)) and not isinstance(node.value, bool)
+    return isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and _is_num(node.operand)
+
+
+def _atom(node):
+    if isinstance(node, ast.Name):
+        return True
+    if isinstance(node, ast.Attribute):
+        return _atom(node.value)
+    if isinstance(node, ast.Subscript):
+        return _atom(node.value) and all(isinstance(n, (ast.Name, ast.Constant, ast.Slice, ast.Tuple,
+                                                        ast.UnaryOp, ast.BinOp, ast.operator, ast.unaryop,
+                                                        ast.expr_context))
+                                         for n in ast.walk(node.slice))
+    return False
+
+
+def _fj(fn, args):
+    return ast.Call(ast.Attribute(ast.Name("fj", ast.Load()), fn, ast.Load()), args, [])
+
+
+def _resolve(node, ns):
+    if isinstance(node, ast.Name):
+        return ns.get(node.id)
+    if isinstance(node, ast.Attribute):
+        base = _resolve(node.value, ns)
+        return getattr(base, node.attr, None) if base is not None else None
+    return None
+
+
+class _Twin(ast.NodeTransformer):
+    def __init__(self, ns, names):
+        self.ns = ns
+        self.names = names
+        self.pre = None          # statements to insert before the current statement, or None (no hoisting)
+
+    def _atomize(self, node):
+        if _atom(node) or self.pre is None:
+            return node if _atom(node) else None
+        name = self.names.fresh("_f")
+        self.pre.append(ast.Assign([ast.Name(name, ast.Store())], node))
+        return ast.Name(name, ast.Load())
+
+    # tests and conditional branches are left alone: nothing may be hoisted out of them
+    def visit_Compare(self, node):
+        return node
+
+    def visit_BoolOp(self, node):
+        return node
+
+    def visit_IfExp(self, node):
+        saved, self.pre = self.pre, None
+        node.body = self.visit(node.body)
+        node.orelse = self.visit(node.orelse)
+        self.pre = saved
+        return node
+
+    def visit_Subscript(self, node):
+        node.value = self.visit(node.value)
+        return node           # indices are integers
+
+    def visit_BinOp(self, node):
+        self.generic_visit(node)
+        if _is_num(node.left) and not _is_num(node.right):
+            partner = self._atomize(node.right)
+            if partner is not None:
+                node.right = partner
+                node.left = _fj("lit", [node.left, copy.deepcopy(partner)])
+        elif _is_num(node.right) and not _is_num(node.left):
+            partner = self._atomize(node.left)
+            if partner is not None:
+                node.left = partner
+                node.right = _fj("lit", [node.right, copy.deepcopy(partner)])
+        return node
+
+    def visit_Call(self, node):
+        self.generic_visit(node)
+        obj = _resolve(node.func, self.ns)
+        if isinstance(node.func, ast.Attribute) and obj is None:      # a method: x.sum()
+            if node.func.attr in _REDUCTION_METHODS:
+                recv = self._atomize(node.func.value)
+                if recv is not None:
+                    node.func.value = recv
+                    return _fj("like", [node, copy.deepcopy(recv)])
+            return node
+        try:
+            is_ufunc = isinstance(obj, np.ufunc)
+            value_pos = _VALUE_FUNCS.get(obj) if is_ufunc or obj in _VALUE_FUNCS else None
+            reduction = obj in _REDUCTIONS
+        except TypeError:
+            return node
+        if is_ufunc:
+            value_pos = tuple(range(len(node.args)))
+        if value_pos is None and not reduction:
+            return node
+        if value_pos:
+            ref = None
+            for i in value_pos:
+                if i < len(node.args) and not _is_num(node.args[i]):
+                    ref = self._atomize(node.args[i])
+                    if ref is not None:
+                        node.args[i] = ref
+                    break
+            if ref is not None:
+                for i in value_pos:
+                    if i < len(node.args) and _is_num(node.args[i]):
+                        node.args[i] = _fj("lit", [node.args[i], copy.deepcopy(ref)])
+        if (is_ufunc or reduction) and node.args and not _is_num(node.args[0]):
+            ref = self._atomize(node.args[0])
+            if ref is not None:
+                node.args[0] = ref
+                return _fj("like", [node, copy.deepcopy(ref)])
+        return node
+
+
+def float32_twin(fdef, namespace, names=None):
+    """A copy of ``fdef`` with dtype-preserving casts (see module docstring)."""
+    fdef = copy.deepcopy(fdef)
+    taken = {n.id for n in ast.walk(fdef) if isinstance(n, ast.Name)} | {a.arg for a in ast.walk(fdef)
+                                                                        if isinstance(a, ast.arg)}
+    names = names or NameGen(taken)
+    tw = _Twin(namespace, names)
+    fdef.body = _block(fdef.body, tw)
+    return ast.fix_missing_locations(fdef)
+
+
+def _block(stmts, tw):
+    out = []
+    for s in stmts:
+        if isinstance(s, (ast.If, ast.While)):
+            saved, tw.pre = tw.pre, None
+            # the test is left as is (comparisons)
+            s.body = _block(s.body, tw)
+            s.orelse = _block(s.orelse, tw)
+            tw.pre = saved
+            out.append(s)
+        elif isinstance(s, ast.For):
+            s.body = _block(s.body, tw)
+            out.append(s)
+        elif isinstance(s, (ast.Assign, ast.AugAssign, ast.Return, ast.Expr)):
+            tw.pre = []
+            if isinstance(s, ast.Assign):
+                s.value = tw.visit(s.value)
+            elif isinstance(s, ast.AugAssign):
+                s.value = tw.visit(s.value)
+            elif s.value is not None:
+                s.value = tw.visit(s.value)
+            out.extend(tw.pre)
+            tw.pre = None
+            out.append(s)
+        else:
+            out.append(s)
+    return out

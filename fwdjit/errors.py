@@ -1,0 +1,69 @@
+"""Errors raised by fwdjit.
+
+Every error derives from :class:`FwdjitError`.  Errors about the *code* being
+transformed (:class:`UnsupportedSyntax`, :class:`UnsupportedCall`) are raised
+when the function is transformed and point at the real file and line, with the
+source line, a caret, and a hint.  Errors about *inputs* (:class:`TangentError`)
+say what was expected and what was given.
+"""
+from __future__ import annotations
+
+
+class FwdjitError(Exception):
+    """Base class of every error fwdjit raises on purpose."""
+
+
+class TransformError(FwdjitError):
+    """A construct that fwdjit cannot differentiate, found at transform time."""
+
+    def __init__(self, message, *, filename=None, lineno=None, col=None,
+                 source_line=None, hint=None, construct=None):
+        self.message = message
+        self.filename = filename
+        self.lineno = lineno
+        self.col = col
+        self.source_line = source_line
+        self.hint = hint
+        self.construct = construct
+        super().__init__(self._format())
+
+    def _format(self):
+        parts = []
+        where = ""
+        if self.filename is not None:
+            where = f"{self.filename}:{self.lineno}"
+            if self.col is not None:
+                where += f":{self.col + 1}"
+            where += ": "
+        parts.append(f"{where}{self.message}")
+        if self.source_line is not None:
+            line = self.source_line.rstrip("\n")
+            stripped = line.lstrip()
+            indent = len(line) - len(stripped)
+            parts.append(f"    {stripped}")
+            if self.col is not None and self.col >= indent:
+                parts.append("    " + " " * (self.col - indent) + "^")
+        if self.hint:
+            parts.append(f"hint: {self.hint}")
+        return "\n".join(parts)
+
+
+class UnsupportedSyntax(TransformError):
+    """Python syntax outside the subset fwdjit differentiates."""
+
+
+class UnsupportedCall(TransformError):
+    """A call to a function fwdjit has no derivative rule for."""
+
+
+class TangentError(FwdjitError, ValueError):
+    """Bad input to ``jvp``: wrong number, shape or dtype of tangents."""
+
+
+class TangentMismatch(TangentError):
+    """Raised from compiled code when a tangent does not match its primal.
+
+    The Python wrapper turns it into a :class:`TangentError` with a full
+    message; code that calls the compiled tangent function directly sees this
+    one (it is also a :class:`TangentError`).
+    """

@@ -1,0 +1,187 @@
+"""Pass 1, resolve: read a function's source and bind every free name to an object.
+
+The AST keeps absolute line numbers of the user's file, so every later error
+points at the real line.  Globals and closure values are read into a fresh
+namespace; the user's module is never written to.
+
+>>> import math
+>>> def f(x):
+...     return math.sin(x) * SCALE
+>>> SCALE = 2.0
+>>> info = parse_function(f)
+>>> sorted(info.namespace)
+['SCALE', 'math']
+>>> info.params
+['x']
+"""
+from __future__ import annotations
+
+import ast
+import builtins
+import inspect
+import linecache
+import textwrap
+import types
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import UnsupportedSyntax
+
+
+@dataclass
+class FunctionInfo:
+    """A parsed user function: its AST (absolute lines) and resolved names."""
+    func: object
+    name: str
+    qualname: str
+    filename: str
+    tree: ast.FunctionDef
+    params: list
+    namespace: dict = field(default_factory=dict)
+    source: str = ""
+
+    def source_line(self, lineno):
+        line = linecache.getline(self.filename, lineno)
+        return line if line else None
+
+    def error(self, cls, node, message, hint=None, construct=None):
+        """Build a TransformError of class ``cls`` located at ``node``."""
+        lineno = getattr(node, "lineno", self.tree.lineno)
+        col = getattr(node, "col_offset", None)
+        return cls(message, filename=self.filename, lineno=lineno, col=col,
+                   source_line=self.source_line(lineno), hint=hint, construct=construct)
+
+
+def _get_source(func):
+    try:
+        lines, first = inspect.getsourcelines(func)
+    except (OSError, TypeError) as exc:
+        raise UnsupportedSyntax(
+            f"cannot read the source of {getattr(func, '__qualname__', func)!r}: {exc}",
+            hint="fwdjit transforms source code: define the function in a file "
+                 "(not in an interactive prompt without source), or register a rule "
+                 "with fwdjit.defjvp") from None
+    return "".join(lines), first
+
+
+def parse_function(func) -> FunctionInfo:
+    """Parse ``func`` and resolve its free names."""
+    if not isinstance(func, types.FunctionType):
+        raise UnsupportedSyntax(
+            f"fwdjit can only transform plain Python functions, not {type(func).__name__}",
+            hint="decorate a function defined with 'def'")
+    src, first = _get_source(func)
+    src = textwrap.dedent(src)
+    filename = inspect.getsourcefile(func) or func.__code__.co_filename
+    try:
+        module = ast.parse(src)
+    except SyntaxError as exc:  # e.g. a lambda source line
+        raise UnsupportedSyntax(
+            f"cannot parse the source of {func.__qualname__}: {exc.msg}",
+            filename=filename, lineno=first, hint="define the function with 'def'") from None
+    ast.increment_lineno(module, first - 1)
+    fdefs = [n for n in module.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    if not fdefs:
+        node = module.body[0] if module.body else module
+        raise UnsupportedSyntax(
+            f"{func.__qualname__} is not defined with 'def' (lambdas are not supported)",
+            filename=filename, lineno=getattr(node, "lineno", first), col=getattr(node, "col_offset", None),
+            source_line=linecache.getline(filename, getattr(node, "lineno", first)),
+            hint="write the function with 'def'", construct="lambda")
+    tree = fdefs[0]
+    tree.decorator_list = []
+    params = [a.arg for a in tree.args.args]
+    info = FunctionInfo(func=func, name=func.__name__, qualname=func.__qualname__,
+                        filename=filename, tree=tree, params=params, source=src)
+    if isinstance(tree, ast.AsyncFunctionDef):
+        raise info.error(UnsupportedSyntax, tree, "async functions are not supported",
+                         construct="async def")
+    _resolve_names(info)
+    return info
+
+
+def local_names(tree: ast.FunctionDef) -> set:
+    """Every name the function binds: parameters, assignment and loop targets."""
+    names = {a.arg for a in tree.args.args}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            names.add(node.id)
+    return names
+
+
+MUTABLE_TYPES = (list, dict, set, bytearray)
+
+
+def _resolve_names(info: FunctionInfo):
+    func = info.func
+    locals_ = local_names(info.tree)
+    closure = {}
+    if func.__closure__:
+        for name, cell in zip(func.__code__.co_freevars, func.__closure__):
+            try:
+                closure[name] = cell.cell_contents
+            except ValueError:  # empty cell
+                pass
+    for node in ast.walk(info.tree):
+        if not (isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)):
+            continue
+        name = node.id
+        if name in locals_ or name in info.namespace:
+            continue
+        if name in closure:
+            value = closure[name]
+            if isinstance(value, MUTABLE_TYPES) or _is_plain_object(value):
+                raise info.error(
+                    UnsupportedSyntax, node,
+                    f"closure over mutable state: '{name}' is a {type(value).__name__} from an enclosing function",
+                    hint="pass it as an argument, or make it a tuple or a number",
+                    construct="closure over mutable state")
+        elif name in func.__globals__:
+            value = func.__globals__[name]
+            if isinstance(value, MUTABLE_TYPES):
+                raise info.error(
+                    UnsupportedSyntax, node,
+                    f"global '{name}' is a {type(value).__name__}, which compiled code cannot read",
+                    hint="pass it as an argument, or make it a tuple or a NumPy array",
+                    construct="mutable global")
+        elif hasattr(builtins, name):
+            value = getattr(builtins, name)
+        else:
+            raise info.error(UnsupportedSyntax, node, f"name '{name}' is not defined",
+                             hint="define it before decorating the function", construct="undefined name")
+        info.namespace[name] = value
+
+
+def _is_plain_object(value):
+    """An instance of a user class (mutable state compiled code cannot see)."""
+    if isinstance(value, (int, float, complex, bool, str, bytes, tuple, np.ndarray, np.generic,
+                          types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type)):
+        return False
+    if callable(value):
+        return False
+    return True
+
+
+def resolve_attr(info: FunctionInfo, node):
+    """The object an expression like ``np.linalg.norm`` denotes, or None if it is local."""
+    if isinstance(node, ast.Name):
+        if node.id in info.namespace:
+            return info.namespace[node.id]
+        return None
+    if isinstance(node, ast.Attribute):
+        base = resolve_attr(info, node.value)
+        if base is None:
+            return None
+        if isinstance(base, types.ModuleType) or isinstance(base, type):
+            return getattr(base, node.attr, _MISSING)
+        return None
+    return None
+
+
+class _Missing:
+    def __repr__(self):
+        return "<missing>"
+
+
+_MISSING = _Missing()

@@ -1,0 +1,262 @@
+"""Small helpers that generated code calls (imported there as ``fj``).
+
+Each helper works on scalars and arrays inside Numba-compiled code and keeps
+the dtype of its inputs, so float32 code stays float32.  They are written as
+``numba.extending.overload`` implementations: the choice between the scalar and
+the array version is made once, when Numba types the call.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import types
+from numba.core.errors import TypingError
+from numba.extending import overload
+
+from .errors import TangentMismatch
+
+
+def _float_dtype(t):
+    """The floating NumPy dtype Numba type ``t`` carries, or None."""
+    if isinstance(t, types.Array):
+        t = t.dtype
+    if isinstance(t, types.Float):
+        return t
+    return None
+
+
+def _is_array(t):
+    return isinstance(t, types.Array)
+
+
+# ---------------------------------------------------------------- zero ----
+def zero(x):
+    """A zero tangent shaped like ``x`` (float for int/bool inputs)."""
+    if isinstance(x, np.ndarray):
+        return np.zeros(x.shape, np.result_type(x.dtype, np.float64) if x.dtype.kind in "biu" else x.dtype)
+    if isinstance(x, tuple):
+        return tuple(zero(v) for v in x)
+    if isinstance(x, (np.floating,)):
+        return type(x)(0)
+    return 0.0
+
+
+@overload(zero)
+def _ov_zero(x):
+    if isinstance(x, types.Array):
+        if isinstance(x.dtype, types.Float):
+            return lambda x: np.zeros(x.shape, x.dtype)
+        return lambda x: np.zeros(x.shape, np.float64)
+    if isinstance(x, types.Float):
+        ty = x
+        return lambda x: ty(0)
+    if isinstance(x, (types.Integer, types.Boolean)):
+        return lambda x: 0.0
+    if isinstance(x, types.NoneType):
+        return lambda x: None
+    if isinstance(x, types.BaseTuple):
+        n = len(x)
+        if n == 0:
+            return lambda x: ()
+        src = "def impl(x):\n    return (" + "".join(f"zero(x[{i}]), " for i in range(n)) + ")\n"
+        ns = {"zero": zero}
+        exec(src, ns)
+        return ns["impl"]
+    return None
+
+
+# ------------------------------------------------------------------ lit ---
+def lit(c, like):
+    """The Python number ``c`` typed as NumPy 2 would type it next to ``like``.
+
+    NEP 50: a Python float or int next to a float32 array or scalar becomes
+    float32.  Numba on its own promotes it to float64; this keeps float32.
+    """
+    return c
+
+
+@overload(lit)
+def _ov_lit(c, like):
+    fd = _float_dtype(like)
+    if fd is not None and isinstance(c, (types.Float, types.Integer, types.Boolean)):
+        return lambda c, like: fd(c)
+    return lambda c, like: c
+
+
+# ----------------------------------------------------------------- like ---
+def like(value, ref):
+    """Cast a float scalar ``value`` to the float dtype of ``ref`` (scalars only).
+
+    Numba computes ``np.sin(float32)`` and ``np.sum(float32_array)`` in
+    float64; NumPy returns float32.  Arrays are returned unchanged.
+    """
+    return value
+
+
+@overload(like)
+def _ov_like(value, ref):
+    fd = _float_dtype(ref)
+    if fd is not None and isinstance(value, types.Float) and value != fd:
+        return lambda value, ref: fd(value)
+    return lambda value, ref: value
+
+
+# --------------------------------------------------------------- select ---
+def select(cond, a, b):
+    """``a if cond else b`` elementwise (``np.where`` for arrays), keeping dtype."""
+    return np.where(cond, a, b)
+
+
+@overload(select)
+def _ov_select(cond, a, b):
+    if not any(isinstance(t, types.Array) for t in (cond, a, b)):
+        return lambda cond, a, b: a if cond else b
+    fa, fb = _float_dtype(a), _float_dtype(b)
+    if _is_array(a) and not _is_array(b) and fa is not None:
+        return lambda cond, a, b: np.where(cond, a, fa(b))
+    if _is_array(b) and not _is_array(a) and fb is not None:
+        return lambda cond, a, b: np.where(cond, fb(a), b)
+    if not _is_array(a) and not _is_array(b):
+        # array condition, scalar branches: result takes the float type of a
+        return lambda cond, a, b: np.where(cond, a, b)
+    return lambda cond, a, b: np.where(cond, a, b)
+
+
+# ---------------------------------------------------------- power rules ---
+def pow_dexp(base, result):
+    """d(base**e)/de = log(base) * base**e, taken as 0 where base**e == 0."""
+    return np.where(result == 0, 0 * result, np.log(base) * result)
+
+
+@overload(pow_dexp)
+def _ov_pow_dexp(base, result):
+    if isinstance(result, types.Array) or isinstance(base, types.Array):
+        def impl(base, result):
+            return np.where(result == 0, result * 0, np.log(base) * result)
+        return impl
+    fd = _float_dtype(result)
+    if fd is None:
+        fd = types.float64
+
+    def impl(base, result):
+        if result == 0:
+            return fd(0)
+        return fd(np.log(base) * result)
+    return impl
+
+
+# ------------------------------------------------------- reductions -------
+def prod_jvp(x, dx):
+    """Tangent of ``np.prod(x)``: sum_i dx_i * prod_{j != i} x_j, exact at zeros."""
+    xf = np.ravel(x)
+    dxf = np.ravel(dx)
+    n = xf.shape[0]
+    out = 0.0
+    prefix = 1.0
+    suffix = np.ones(n + 1)
+    for i in range(n - 1, -1, -1):
+        suffix[i] = suffix[i + 1] * xf[i]
+    for i in range(n):
+        out += dxf[i] * prefix * suffix[i + 1]
+        prefix *= xf[i]
+    return out
+
+
+@overload(prod_jvp)
+def _ov_prod_jvp(x, dx):
+    fd = _float_dtype(x) or types.float64
+
+    def impl(x, dx):
+        xf = np.ravel(x)
+        dxf = np.ravel(dx)
+        n = xf.shape[0]
+        out = fd(0)
+        prefix = fd(1)
+        suffix = np.ones(n + 1, fd)
+        for i in range(n - 1, -1, -1):
+            suffix[i] = suffix[i + 1] * xf[i]
+        for i in range(n):
+            out += dxf[i] * prefix * suffix[i + 1]
+            prefix *= xf[i]
+        return out
+    return impl
+
+
+def pick_flat(dx, index):
+    """``dx.ravel()[index]`` for arrays (tangent of max/min at the argmax)."""
+    return np.ravel(dx)[index]
+
+
+@overload(pick_flat)
+def _ov_pick_flat(dx, index):
+    return lambda dx, index: np.ravel(dx)[index]
+
+
+# ---------------------------------------------------- tangent checking ----
+def _describe(t):
+    if isinstance(t, types.Array):
+        return f"array({t.dtype}, {t.ndim}d)"
+    return str(t)
+
+
+def check_tangent(x, dx, name):
+    """Raise TangentMismatch unless ``dx`` can be the tangent of ``x``."""
+    return dx
+
+
+@overload(check_tangent)
+def _ov_check_tangent(x, dx, name):
+    if isinstance(x, types.Array):
+        if not isinstance(dx, types.Array) or dx.ndim != x.ndim or dx.dtype != x.dtype:
+            msg = (f"tangent has the wrong type: expected an array like its primal, "
+                   f"{_describe(x)}, given {_describe(dx)}")
+
+            def bad(x, dx, name):
+                raise TangentMismatch(msg)
+            return bad
+
+        def impl(x, dx, name):
+            if x.shape != dx.shape:
+                raise TangentMismatch("tangent has the wrong shape: expected", x.shape,
+                                      "given", dx.shape)
+            return dx
+        return impl
+    if isinstance(x, types.Float):
+        if isinstance(dx, types.Float):
+            ty = x
+            return lambda x, dx, name: ty(dx)
+        msg = f"tangent has the wrong type: expected a float like its primal ({x}), given {_describe(dx)}"
+
+        def bad(x, dx, name):
+            raise TangentMismatch(msg)
+        return bad
+    if isinstance(x, types.BaseTuple):
+        if not isinstance(dx, types.BaseTuple) or len(dx) != len(x):
+            msg = f"tangent has the wrong type: expected a tuple like its primal, {x}, given {_describe(dx)}"
+
+            def bad(x, dx, name):
+                raise TangentMismatch(msg)
+            return bad
+        return lambda x, dx, name: dx
+    msg = f"argument of type {_describe(x)} cannot take a tangent; pass None for it"
+
+    def bad(x, dx, name):
+        raise TangentMismatch(msg)
+    return bad
+
+
+# --------------------------------------------------- variant selection ----
+def has_float32(*tys):
+    """True if any Numba type among ``tys`` carries float32 (or float16)."""
+    for t in tys:
+        if isinstance(t, types.BaseTuple):
+            if has_float32(*t.types):
+                return True
+            continue
+        fd = _float_dtype(t)
+        if fd is not None and fd.bitwidth < 64:
+            return True
+    return False
+
+
+__all__ = ["zero", "lit", "like", "select", "pow_dexp", "prod_jvp", "pick_flat",
+           "check_tangent", "has_float32", "TypingError"]

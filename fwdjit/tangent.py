@@ -1,0 +1,632 @@
+"""Pass 5, tangent: emit the JVP of a normalized function.
+
+For each primal statement the generator emits the primal statement and the
+tangent statement given by the rules table.  Active subexpressions are split
+into one-operation temporaries (``_t1``, ``_t2``...) only where a rule needs
+their value twice (for the primal and for the tangent); tangents of
+subexpressions are used once and stay inline.  Inactive values carry no
+tangent and get no code.  Each block of output starts with a comment naming
+the source line it came from.
+
+>>> import ast
+>>> from fwdjit.resolve import FunctionInfo
+>>> import numpy as np
+>>> src = "def f(x, y):\\n    z = np.sin(x * y)\\n    return z + 1.0"
+>>> tree = ast.parse(src).body[0]
+>>> info = FunctionInfo(func=None, name="f", qualname="f", filename="<demo>", tree=tree,
+...                     params=["x", "y"], namespace={"np": np})
+>>> gen = TangentGen(info, tree, mask=(True, False), resolver=Resolver(info))
+>>> print(gen.source(), end="")
+def f_jvp(x, y, dx):
+    # <demo>:2: z = np.sin(x * y)
+    _t1 = x * y
+    z = np.sin(_t1)
+    dz = dx * y * np.cos(_t1)
+    # <demo>:3: return z + 1.0
+    return (z + 1.0, dz)
+"""
+from __future__ import annotations
+
+import ast
+import copy
+import re
+import types
+
+import numpy as np
+
+from . import rules as R
+from .activity import Activity, root_name
+from .errors import UnsupportedCall, UnsupportedSyntax
+from .normalize import NameGen, normalize
+from .resolve import _MISSING, resolve_attr
+
+COMMENT = "__FJ_COMMENT__"
+
+
+def is_atom(node):
+    """Cheap to evaluate twice: names, numbers, views and element reads of names."""
+    if isinstance(node, (ast.Name, ast.Constant)):
+        return True
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and isinstance(node.operand, ast.Constant):
+        return True
+    if isinstance(node, ast.Attribute):
+        return is_atom(node.value)
+    if isinstance(node, ast.Subscript):
+        return is_atom(node.value) and _simple_index(node.slice)
+    return False
+
+
+def _simple_index(node):
+    if isinstance(node, ast.Tuple):
+        return all(_simple_index(e) for e in node.elts)
+    if isinstance(node, ast.Slice):
+        return all(c is None or _simple_index(c) for c in (node.lower, node.upper, node.step))
+    return isinstance(node, (ast.Name, ast.Constant)) or (
+        isinstance(node, (ast.BinOp, ast.UnaryOp)) and all(_simple_index(c) for c in ast.iter_child_nodes(node)
+                                                         if isinstance(c, ast.expr)))
+
+
+def names_in(node):
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+
+
+class Val:
+    """An expression's primal (built on demand) and tangent (AST or None)."""
+
+    def __init__(self, gen, build, t=None, node=None, items=None):
+        self.gen = gen
+        self._build = build
+        self.name = None
+        self.t = t
+        self.node = node
+        self.items = items
+
+    @property
+    def active(self):
+        return self.t is not None
+
+    @property
+    def expr(self):
+        if self.name is not None:
+            return ast.Name(self.name, ast.Load())
+        return self._build()
+
+    def p(self):
+        """The primal as an atom, computing it into a temporary once if needed."""
+        if self.name is not None:
+            return ast.Name(self.name, ast.Load())
+        e = self._build()
+        if is_atom(e):
+            return e
+        self.name = self.gen.fresh("_t")
+        self.gen.emit(ast.Assign([ast.Name(self.name, ast.Store())], e))
+        return ast.Name(self.name, ast.Load())
+
+
+class Resolver:
+    """Classifies calls: rule, method, user function (transformed) or black box."""
+
+    def __init__(self, info, registry=None):
+        self.info = info
+        self.registry = registry   # callable: python function -> FwdjitFunction
+
+    def classify(self, node):
+        func = node.func
+        obj = resolve_attr(self.info, func)
+        if obj is None and isinstance(func, ast.Attribute):
+            return "method", func.attr, R.METHOD_RULES.get(func.attr)
+        if obj is None or obj is _MISSING:
+            raise self.info.error(UnsupportedCall, node, f"cannot resolve the function called here ({ast.unparse(func)})",
+                                  hint="call a module-level function, a NumPy/math function or an array method",
+                                  construct="unresolved call")
+        user_rule = R.USER_RULES.get(obj) if R._hashable(obj) else None
+        if user_rule is not None:
+            return "rule", obj, user_rule
+        fj = _as_fwdjit(obj)
+        if fj is not None:
+            return "user", fj, None
+        rule = R.lookup(obj)
+        if rule is not None:
+            return "rule", obj, rule
+        py = _user_python_function(obj)
+        if py is not None and self.registry is not None:
+            return "user", self.registry(py), None
+        return "blackbox", obj, None
+
+    def effective_mask(self, callee, mask, node):
+        try:
+            return callee.effective_mask(mask)
+        except RecursionError:
+            raise self.info.error(UnsupportedSyntax, node, "recursive function calls are not supported",
+                                  hint="write the recursion as a loop", construct="recursion") from None
+
+
+def _as_fwdjit(obj):
+    from .api import FwdjitFunction
+    return obj if isinstance(obj, FwdjitFunction) else None
+
+
+def _user_python_function(obj):
+    """The Python function behind a user callee (a plain function or an @njit dispatcher)."""
+    try:
+        from numba.core.dispatcher import Dispatcher
+    except ImportError:  # pragma: no cover
+        Dispatcher = ()
+    if isinstance(obj, Dispatcher):
+        return obj.py_func
+    if isinstance(obj, types.FunctionType):
+        mod = getattr(obj, "__module__", "") or ""
+        if mod.split(".")[0] in ("numpy", "math", "numba", "fwdjit"):
+            return None
+        return obj
+    return None
+
+
+class TangentGen:
+    """Generates ``<name>_jvp(primals..., tangents of active params...)``."""
+
+    def __init__(self, info, tree, mask, resolver, check_inputs=False, names=None):
+        self.info = info
+        self.resolver = resolver
+        self.mask = tuple(mask)
+        self.check_inputs = check_inputs
+        self.names = names or NameGen(_all_names(tree) | {"np", "math", "fj"})
+        self.tree = normalize(tree, self.names, info)
+        active_params = {p for p, m in zip(info.params, self.mask) if m}
+        self.active = Activity(info, self.tree, active_params, resolver).run()
+        self.effective = tuple(p in self.active for p in info.params)
+        self.bindings = {}           # name in generated module -> object
+        self._tnames = {}
+        self.out = []
+        self._last_line = None
+        self.fn_name = f"{info.name}_jvp"
+
+    # ------------------------------------------------------------- helpers
+    def fresh(self, stem):
+        return self.names.fresh(stem)
+
+    def emit(self, stmt):
+        self.out.append(stmt)
+
+    def tname(self, var):
+        n = self._tnames.get(var)
+        if n is None:
+            cand = "d" + var if not var.startswith("_") else "_d" + var[1:]
+            if cand in self.names.taken and cand not in self._tnames.values():
+                cand = self.names.fresh(cand + "_")
+            self.names.reserve(cand)
+            self._tnames[var] = n = cand
+        return n
+
+    def fj_call(self, fn, args):
+        return ast.Call(ast.Attribute(ast.Name("fj", ast.Load()), fn, ast.Load()), args, [])
+
+    def zero_expr(self, primal):
+        if isinstance(primal, ast.Constant) or (isinstance(primal, ast.UnaryOp) and isinstance(primal.operand, ast.Constant)):
+            return ast.Constant(0.0)
+        return self.fj_call("zero", [primal])
+
+    def unsupported(self, what, hint):
+        return self.info.error(UnsupportedCall, self._cur, f"{what} is not supported", hint=hint, construct=what)
+
+    def bind(self, obj, stem):
+        for k, v in self.bindings.items():
+            if v is obj:
+                return k
+        name = self.fresh(stem)
+        self.bindings[name] = obj
+        return name
+
+    def _comment(self, stmt):
+        line = getattr(stmt, "lineno", None)
+        if line is None or line == self._last_line:
+            return
+        self._last_line = line
+        text = (self.info.source_line(line) or ast.unparse(stmt).splitlines()[0]).strip()
+        short = self.info.filename.rsplit("/", 1)[-1]
+        self.emit(ast.Expr(ast.Constant(f"{COMMENT}{short}:{line}: {text}")))
+
+    # --------------------------------------------------------------- driver
+    def run(self):
+        params = list(self.info.params)
+        args = [ast.arg(p) for p in params]
+        targs = [ast.arg(self.tname(p)) for p, m in zip(params, self.mask) if m]
+        body = []
+        self.out = body
+        for p, m, e in zip(params, self.mask, self.effective):
+            if m and self.check_inputs:
+                self.emit(ast.Assign([ast.Name(self.tname(p), ast.Store())],
+                                     self.fj_call("check_tangent", [ast.Name(p, ast.Load()),
+                                                                    ast.Name(self.tname(p), ast.Load()),
+                                                                    ast.Constant(p)])))
+            elif e and not m:
+                self.emit(ast.Assign([ast.Name(self.tname(p), ast.Store())],
+                                     self.fj_call("zero", [ast.Name(p, ast.Load())])))
+        self._block_into(self.tree.body, body)
+        if not any(isinstance(n, ast.Return) for n in ast.walk(self.tree)):
+            body.append(ast.Return(ast.Tuple([ast.Constant(None), ast.Constant(None)], ast.Load())))
+        fdef = ast.FunctionDef(name=self.fn_name, args=ast.arguments(posonlyargs=[], args=args + targs, vararg=None,
+                                                                   kwonlyargs=[], kw_defaults=[], kwarg=None,
+                                                                   defaults=[]),
+                               body=body or [ast.Pass()], decorator_list=[], returns=None, type_params=[])
+        return ast.fix_missing_locations(fdef)
+
+    def source(self):
+        return render(self.run())
+
+    def _block_into(self, stmts, buf):
+        saved, saved_line = self.out, self._last_line
+        self.out = buf
+        self._last_line = None
+        for s in stmts:
+            self._cur = s
+            self._comment(s)
+            getattr(self, "st_" + type(s).__name__)(s)
+        self.out = saved
+        self._last_line = saved_line if buf is not saved else self._last_line
+
+    def block(self, stmts):
+        buf = []
+        saved_line = self._last_line
+        self._block_into(stmts, buf)
+        self._last_line = saved_line
+        return buf or [ast.Pass()]
+
+    # -------------------------------------------------------- expressions
+    def is_active(self, node):
+        act = Activity(self.info, self.tree, self.active, self.resolver)
+        return act.expr_active(node)
+
+    def primal(self, node):
+        """An inactive expression, copied, with calls to user functions bound to compiled ones."""
+        return _PrimalRewriter(self).visit(copy.deepcopy(node))
+
+    def expr(self, node, target=None):
+        if not self.is_active(node):
+            return Val(self, lambda: self.primal(node), node=node)
+        meth = getattr(self, "ex_" + type(node).__name__, None)
+        if meth is None:
+            raise self.info.error(UnsupportedSyntax, node,
+                                  f"{type(node).__name__} on differentiable values is not supported",
+                                  construct=type(node).__name__)
+        return meth(node, target)
+
+    def _result_fn(self, val, node, target):
+        def result():
+            if (target is not None and isinstance(target, ast.Name) and val.name is None
+                    and target.id not in names_in(node)):
+                self.emit(ast.Assign([ast.Name(target.id, ast.Store())], val.expr))
+                val.name = target.id
+                self._target_done = True
+                return ast.Name(target.id, ast.Load())
+            return val.p()
+        return result
+
+    def ex_Name(self, node, target):
+        return Val(self, lambda: ast.Name(node.id, ast.Load()), t=ast.Name(self.tname(node.id), ast.Load()), node=node)
+
+    def ex_BinOp(self, node, target):
+        l, r = self.expr(node.left), self.expr(node.right)
+        op = node.op
+        val = Val(self, lambda: ast.BinOp(l.expr, copy.deepcopy(op), r.expr), node=node)
+        rc = R.RuleCall(self, None, [l, r], {}, self._result_fn(val, node, target))
+        val.t = R.BINOP_RULES[type(op)].fn(rc)
+        return val
+
+    def ex_UnaryOp(self, node, target):
+        o = self.expr(node.operand)
+        if isinstance(node.op, ast.UAdd):
+            return o
+        return Val(self, lambda: ast.UnaryOp(ast.USub(), o.expr), t=ast.UnaryOp(ast.USub(), o.t), node=node)
+
+    def ex_Subscript(self, node, target):
+        v = self.expr(node.value)
+        idx = node.slice
+        return Val(self, lambda: ast.Subscript(v.expr, self.primal(idx), ast.Load()),
+                   t=ast.Subscript(v.t, self.primal(idx), ast.Load()), node=node)
+
+    def ex_Attribute(self, node, target):
+        if node.attr not in R.LINEAR_ATTRS:
+            raise self.info.error(UnsupportedSyntax, node, f"attribute .{node.attr} of a differentiable value",
+                                  hint="supported: .T, .real, .shape, .size, .ndim, .dtype",
+                                  construct=f".{node.attr}")
+        v = self.expr(node.value)
+        return Val(self, lambda: ast.Attribute(v.expr, node.attr, ast.Load()),
+                   t=ast.Attribute(v.t, node.attr, ast.Load()), node=node)
+
+    def ex_Tuple(self, node, target):
+        items = [self.expr(e) for e in node.elts]
+        t = ast.Tuple([i.t if i.active else self.zero_expr(i.p()) for i in items], ast.Load())
+        return Val(self, lambda: ast.Tuple([i.expr for i in items], ast.Load()), t=t, node=node, items=items)
+
+    def ex_IfExp(self, node, target):
+        tmp = self.fresh("_t")
+        dtmp = self.tname(tmp)
+        branches = []
+        for branch in (node.body, node.orelse):
+            buf = []
+            saved = self.out
+            self.out = buf
+            v = self.expr(branch)
+            self.emit(ast.Assign([ast.Name(tmp, ast.Store())], v.expr))
+            self.emit(ast.Assign([ast.Name(dtmp, ast.Store())], v.t if v.active else self.zero_expr(ast.Name(tmp, ast.Load()))))
+            self.out = saved
+            branches.append(buf)
+        self.emit(ast.If(self.primal(node.test), branches[0], branches[1]))
+        val = Val(self, lambda: ast.Name(tmp, ast.Load()), t=ast.Name(dtmp, ast.Load()), node=node)
+        val.name = tmp
+        return val
+
+    def ex_BoolOp(self, node, target):
+        raise self.info.error(UnsupportedSyntax, node, "'and'/'or' used as a value of differentiable operands",
+                              hint="use a conditional expression: a if cond else b", construct="and/or value")
+
+    def ex_Call(self, node, target):
+        kind, obj, rule = self.resolver.classify(node)
+        if kind == "method":
+            return self._method_call(node, obj, rule, target)
+        if kind == "rule":
+            args = [self.expr(a) for a in node.args]
+            kw = {k.arg: self.expr(k.value) for k in node.keywords}
+            func = self.primal(node.func)
+            if getattr(rule, "compiled", None) is not None and rule.compiled is not obj:
+                func = ast.Name(self.bind(rule.compiled, f"{getattr(obj, '__name__', 'f')}_"), ast.Load())
+            val = Val(self, lambda: ast.Call(copy.deepcopy(func), [a.expr for a in args],
+                                             [ast.keyword(k, v.expr) for k, v in kw.items()]), node=node)
+            rc = R.RuleCall(self, func, args, kw, self._result_fn(val, node, target), fam=rule.fam)
+            val.t = rule.fn(rc)
+            return val
+        if kind == "user":
+            return self._user_call(node, obj)
+        name = getattr(obj, "__name__", repr(obj))
+        raise self.info.error(
+            UnsupportedCall, node, f"no derivative rule for {name}(), called here with differentiable arguments",
+            hint=f"register a rule with fwdjit.defjvp({name}, ...), or write it in Python so fwdjit can transform it",
+            construct=f"call to {name}")
+
+    def _method_call(self, node, attr, rule, target):
+        if rule is None:
+            raise self.info.error(UnsupportedCall, node, f"no derivative rule for the array method .{attr}()",
+                                  hint="use the NumPy function form or a supported method "
+                                       f"({', '.join(sorted(R.METHOD_RULES))})", construct=f".{attr}()")
+        recv = self.expr(node.func.value)
+        args = [recv] + [self.expr(a) for a in node.args]
+        kw = {k.arg: self.expr(k.value) for k in node.keywords}
+        val = Val(self, lambda: ast.Call(ast.Attribute(recv.expr, attr, ast.Load()), [a.expr for a in args[1:]],
+                                         [ast.keyword(k, v.expr) for k, v in kw.items()]), node=node)
+        rc = _MethodCall(self, attr, args, kw, self._result_fn(val, node, target))
+        val.t = rule.fn(rc)
+        return val
+
+    def _user_call(self, node, callee):
+        if node.keywords:
+            raise self.info.error(UnsupportedSyntax, node, "keyword arguments in calls to user functions",
+                                  hint="pass the arguments by position", construct="keyword arguments")
+        args = [self.expr(a) for a in node.args]
+        mask = tuple(a.active for a in args)
+        eff = callee.effective_mask(mask)
+        if eff != mask:   # activity guarantees this does not happen; keep the check honest
+            raise self.info.error(UnsupportedSyntax, node, "internal: callee writes an active value into an argument "
+                                  "that is not a variable", hint="assign the argument to a name first")
+        jvp = callee.tangent_function(mask, _internal=True)
+        fname = self.bind(jvp, f"{callee.name}_jvp_")
+        out, dout = self.fresh(f"_{callee.name}"), None
+        dout = self.tname(out)
+        call = ast.Call(ast.Name(fname, ast.Load()),
+                        [a.p() for a in args] + [a.t for a in args if a.active], [])
+        self.emit(ast.Assign([ast.Tuple([ast.Name(out, ast.Store()), ast.Name(dout, ast.Store())], ast.Store())], call))
+        val = Val(self, lambda: ast.Name(out, ast.Load()), t=ast.Name(dout, ast.Load()), node=node)
+        val.name = out
+        return val
+
+    # ---------------------------------------------------------- statements
+    def st_Pass(self, s):
+        self.emit(ast.Pass())
+
+    def st_Break(self, s):
+        self.emit(ast.Break())
+
+    def st_Continue(self, s):
+        self.emit(ast.Continue())
+
+    def st_Assert(self, s):
+        self.emit(self.primal(s))
+
+    def st_Expr(self, s):
+        if self.is_active(s.value):
+            kind = self.resolver.classify(s.value)[0] if isinstance(s.value, ast.Call) else None
+            v = self.expr(s.value)
+            if kind != "user":
+                self.emit(ast.Expr(v.expr))
+        else:
+            self.emit(ast.Expr(self.primal(s.value)))
+
+    def st_Assign(self, s):
+        target = s.targets[0]
+        if isinstance(target, ast.Name):
+            return self._assign_name(target, s.value)
+        if isinstance(target, ast.Tuple):
+            return self._assign_tuple(target, s.value)
+        return self._assign_subscript(target, s.value)
+
+    def _assign_name(self, target, value):
+        name = target.id
+        if name not in self.active:
+            self.emit(ast.Assign([ast.Name(name, ast.Store())], self.primal(value)))
+            return
+        self._target_done = False
+        v = self.expr(value, target=target)
+        dname = ast.Name(self.tname(name), ast.Store())
+        if not v.active:
+            p = v.expr
+            self.emit(ast.Assign([ast.Name(name, ast.Store())], p))
+            self.emit(ast.Assign([dname], self.zero_expr(p if isinstance(p, ast.Constant) else ast.Name(name, ast.Load()))))
+            return
+        if self._target_done:
+            self.emit(ast.Assign([dname], v.t))
+            return
+        p = v.expr
+        if name in names_in(v.t):     # the tangent reads the old value: compute it first
+            self.emit(ast.Assign([dname], v.t))
+            self.emit(ast.Assign([ast.Name(name, ast.Store())], p))
+        else:
+            self.emit(ast.Assign([ast.Name(name, ast.Store())], p))
+            self.emit(ast.Assign([dname], v.t))
+
+    def _tangent_target(self, t):
+        """``a[i]`` -> ``da[i]`` (index copied), for a target whose root is active."""
+        t = copy.deepcopy(t)
+        node = t
+        while isinstance(node, ast.Subscript):
+            if isinstance(node.value, ast.Name):
+                node.value = ast.Name(self.tname(node.value.id), ast.Load())
+                break
+            node = node.value
+        return t
+
+    def _assign_subscript(self, target, value):
+        root = root_name(target)
+        if root not in self.active:
+            self.emit(ast.Assign([self.primal(target)], self.primal(value)))
+            return
+        v = self.expr(value)
+        t = v.t if v.active else ast.Constant(0.0)
+        self.emit(ast.Assign([self._tangent_target(target)], t))
+        self.emit(ast.Assign([self.primal(target)], v.expr))
+
+    def _assign_tuple(self, target, value):
+        v = self.expr(value)
+        names = []
+        for e in target.elts:
+            if not isinstance(e, ast.Name):
+                raise self.info.error(UnsupportedSyntax, e, "unpacking into array elements",
+                                      hint="unpack into names, then assign the elements", construct="tuple target")
+            names.append(e.id)
+        if any(n in self.active for n in names) and v.active:
+            dt = ast.Tuple([ast.Name(self.tname(n) if n in self.active else self.fresh("_unused"), ast.Store())
+                            for n in names], ast.Store())
+            p = v.expr
+            tv = v.t
+            first = any(n in names_in(tv) for n in names)
+            stmts = [ast.Assign([copy.deepcopy(target)], p), ast.Assign([dt], tv)]
+            for st in (stmts[::-1] if first else stmts):
+                self.emit(st)
+            return
+        self.emit(ast.Assign([copy.deepcopy(target)], v.expr))
+        for n in names:
+            if n in self.active:
+                self.emit(ast.Assign([ast.Name(self.tname(n), ast.Store())],
+                                     self.fj_call("zero", [ast.Name(n, ast.Load())])))
+
+    def st_AugAssign(self, s):
+        target = s.target
+        root = target.id if isinstance(target, ast.Name) else root_name(target)
+        if root not in self.active:
+            self.emit(ast.AugAssign(self.primal(target), copy.deepcopy(s.op), self.primal(s.value)))
+            return
+        v = self.expr(s.value)
+        if isinstance(target, ast.Name):
+            dt = ast.Name(self.tname(root), ast.Store())
+            tload = ast.Name(target.id, ast.Load())
+        else:
+            dt = self._tangent_target(target)
+            tload = self.primal(target)
+            tload.ctx = ast.Load()
+        op = s.op
+        if isinstance(op, (ast.Add, ast.Sub)):
+            if v.active:
+                self.emit(ast.AugAssign(dt, copy.deepcopy(op), v.t))
+            self.emit(ast.AugAssign(self.primal(target), copy.deepcopy(op), v.expr))
+            return
+        b = v.p()
+        if isinstance(op, ast.Mult):
+            self.emit(ast.AugAssign(copy.deepcopy(dt), ast.Mult(), copy.deepcopy(b)))
+            if v.active:
+                self.emit(ast.AugAssign(copy.deepcopy(dt), ast.Add(), ast.BinOp(tload, ast.Mult(), v.t)))
+        elif isinstance(op, ast.Div):
+            if v.active:
+                self.emit(ast.AugAssign(copy.deepcopy(dt), ast.Sub(),
+                                        ast.BinOp(ast.BinOp(tload, ast.Div(), copy.deepcopy(b)), ast.Mult(), v.t)))
+            self.emit(ast.AugAssign(copy.deepcopy(dt), ast.Div(), copy.deepcopy(b)))
+        self.emit(ast.AugAssign(self.primal(target), copy.deepcopy(op), b))
+
+    def st_Return(self, s):
+        if s.value is None:
+            self.emit(ast.Return(ast.Tuple([ast.Constant(None), ast.Constant(None)], ast.Load())))
+            return
+        v = self.expr(s.value)
+        t = v.t if v.active else self.zero_expr(v.p())
+        self.emit(ast.Return(ast.Tuple([v.expr, t], ast.Load())))
+
+    def st_If(self, s):
+        self.emit(ast.If(self.primal(s.test), self.block(s.body), self.block(s.orelse) if s.orelse else []))
+
+    def st_While(self, s):
+        self.emit(ast.While(self.primal(s.test), self.block(s.body), []))
+
+    def st_For(self, s):
+        if self.is_active(s.iter) or (isinstance(s.target, ast.Name) and s.target.id in self.active):
+            raise self.info.error(UnsupportedSyntax, s, "for loop whose loop variable carries a derivative",
+                                  hint="loop over range(len(a)) and index the array", construct="for over values")
+        self.emit(ast.For(copy.deepcopy(s.target), self.primal(s.iter), self.block(s.body), []))
+
+
+class _MethodCall(R.RuleCall):
+    """RuleCall for ``recv.method(args)``: args[0] is the receiver."""
+
+    def __init__(self, gen, attr, args, kw, result_fn):
+        super().__init__(gen, None, args, kw, result_fn)
+        self.attr = attr
+
+    def same_call(self, args=None, kw=None):
+        args = args if args is not None else [a.p() for a in self.args]
+        kw = kw if kw is not None else {k: v.p() for k, v in self.kw.items()}
+        return ast.Call(ast.Attribute(args[0], self.attr, ast.Load()), args[1:],
+                        [ast.keyword(arg=k, value=v) for k, v in kw.items()])
+
+
+class _PrimalRewriter(ast.NodeTransformer):
+    """Point calls to user functions at their compiled primal."""
+
+    def __init__(self, gen):
+        self.gen = gen
+
+    def visit_Call(self, node):
+        self.generic_visit(node)
+        if self.gen.resolver is None:
+            return node
+        kind, obj, rule = self.gen.resolver.classify(node)
+        if kind == "user":
+            name = self.gen.bind(obj.primal_function_internal(), f"{obj.name}_")
+            node.func = ast.Name(name, ast.Load())
+        elif kind == "rule" and getattr(rule, "compiled", None) is not None and rule.compiled is not obj:
+            name = self.gen.bind(rule.compiled, f"{getattr(obj, '__name__', 'f')}_")
+            node.func = ast.Name(name, ast.Load())
+        return node
+
+
+def _all_names(tree):
+    out = set()
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Name):
+            out.add(n.id)
+        elif isinstance(n, ast.arg):
+            out.add(n.arg)
+    return out
+
+
+_COMMENT_RE = re.compile(r"""^(\s*)('''|\"\"\"|'|")""" + COMMENT)
+
+
+def render(fdef):
+    """Unparse a generated function, turning comment markers into comments."""
+    text = ast.unparse(fdef)
+    lines = []
+    for line in text.splitlines():
+        m = _COMMENT_RE.match(line)
+        if m:
+            body = ast.literal_eval(line.strip())[len(COMMENT):]
+            lines.append(f"{m.group(1)}# {body}")
+        else:
+            lines.append(line)
+    return "\n".join(lines) + "\n"

@@ -9,6 +9,7 @@ import threading
 
 import numba
 import numpy as np
+from numba import types
 from numba.core.errors import TypingError
 from numba.extending import overload
 
@@ -211,20 +212,103 @@ class FwdjitFunction:
 
         ``tangents`` has one entry per primal; ``None`` is a zero tangent, and
         int/bool arguments take ``None``.  Tuple outputs give tuple tangents.
+
+        After the first call this method is replaced by a Numba dispatcher
+        taking the two tuples, so a call costs no Python work: the activity
+        pattern is read from which tangents are ``None`` when Numba types the
+        call.
         """
-        if not (isinstance(primals, (tuple, list)) and isinstance(tangents, (tuple, list))) \
-                or len(primals) != self._nparams or len(tangents) != self._nparams:
-            raise self._count_error(primals, tangents)
-        mask = tuple([t is not None for t in tangents])
-        disp = self._public.get(mask)
-        if disp is None:
-            disp = self.tangent_function(mask)
-        try:
-            return disp(*primals, *[t for t in tangents if t is not None])
-        except TangentMismatch as exc:
-            raise self._explain(primals, tangents, exc) from None
-        except TypingError as exc:
-            raise _typing_error(self, tuple(primals) + tuple(t for t in tangents if t is not None), exc) from None
+        entry = self._jvp_entry()
+        self.jvp = entry
+        return entry(primals, tangents)
+
+    def _jvp_entry(self):
+        """A Python shim that unpacks the tuples and calls one Numba dispatcher.
+
+        The dispatcher takes the primals and one slot per tangent (None where
+        there is none); an overload reads the activity pattern from which
+        slots are None when Numba types the call, so switching patterns costs
+        nothing at run time.
+        """
+        with _LOCK:
+            if self.__dict__.get("jvp") is not None:
+                return self.__dict__["jvp"]
+            n = self._nparams
+            name = f"{self.name}_jvp_any"
+            pick = f"_{name}__pick"
+            ps = [f"p{i}" for i in range(n)]
+            ts = [f"t{i}" for i in range(n)]
+            flat = ", ".join(ps + ts)
+            text = (HEADER.format(version=__version__, qualname=self.info.qualname,
+                                  where=f"{self.info.filename}:{self.info.tree.lineno}")
+                    + f"\n\ndef {name}({flat}):\n"
+                      f"    # primals, then one tangent slot per argument (None: no tangent);\n"
+                      f"    # picks the {self.name}_jvp compiled for the slots that are not None\n"
+                      f"    return {pick}({flat})\n")
+            stub_ns = {}
+            exec(f"def {pick}({flat}):\n    pass\n", stub_ns)
+            stub = stub_ns[pick]
+            me = self
+
+            def typer(*tys):
+                mask = tuple(not isinstance(t, (types.NoneType, types.Omitted)) for t in tys[n:])
+                disp = me.tangent_function(mask)
+                args = ps + [t for t, m in zip(ts, mask) if m]
+                ns = {"disp": disp}
+                exec(f"def impl({flat}):\n    return disp({', '.join(args)})\n", ns)
+                return ns["impl"]
+
+            typer_ns = {"typer": typer}
+            exec(f"def typer_named({flat}):\n    return typer({flat})\n", typer_ns)
+            overload(stub, jit_options=self._jit_options())(typer_ns["typer_named"])
+            mod, key, path = load_module(name, text, {pick: stub}, "entry" + self.deep_key())
+            entry = numba.njit(cache=self.options["cache"], **self._jit_options())(getattr(mod, name))
+            original = entry._compile_for_args
+
+            def compile_for_args(*args, **kws):
+                try:
+                    return original(*args, **kws)
+                except TypingError as exc:
+                    primals, tangents = args[:n], args[n:]
+                    bad = me._explain(primals, tangents, None)
+                    if bad is not None:
+                        raise bad from None
+                    raise _typing_error(me, tuple(primals) + tuple(t for t in tangents if t is not None),
+                                        exc) from None
+
+            entry._compile_for_args = compile_for_args
+            shim_ns = {"entry": entry, "count_error": self._count_error}
+            unpack_p = (", ".join(ps) + ",") if n else "()"
+            unpack_t = (", ".join(ts) + ",") if n else "()"
+            exec(f"def jvp(primals, tangents):\n"
+                 f"    try:\n"
+                 f"        {unpack_p} = primals\n"
+                 f"        {unpack_t} = tangents\n"
+                 f"    except (TypeError, ValueError):\n"
+                 f"        raise count_error(primals, tangents) from None\n"
+                 f"    return entry({flat})\n", shim_ns)
+            shim = shim_ns["jvp"]
+            shim.__doc__ = FwdjitFunction.jvp.__doc__
+            shim.dispatcher = entry
+            return shim
+
+    def deep_key(self):
+        """Hash of this function's source and, recursively, of everything it calls."""
+        key = getattr(self, "_deep_key", None)
+        if key is None:
+            self._deep_key = "pending"   # recursion guard
+            h = hashlib.sha256()
+            h.update(self.info.filename.encode() + self.info.source.encode())
+            h.update(repr(sorted(self.options.items())).encode())
+            ns = {}
+            for k, v in self.info.namespace.items():
+                fj = v if isinstance(v, FwdjitFunction) else None
+                if fj is None and _is_user_function(v):
+                    fj = get_fwdjit(getattr(v, "py_func", v))
+                ns[k] = f"fwdjit:{fj.deep_key()}" if fj is not None else v
+            h.update(_namespace_key(ns).encode())
+            self._deep_key = key = h.hexdigest()[:20]
+        return key
 
     def _count_error(self, primals, tangents):
         sig = f"{self.name}({', '.join(self.params)})"
@@ -243,6 +327,8 @@ class FwdjitFunction:
             msg = _mismatch(p, t)
             if msg:
                 return TangentError(f"jvp of {self.name}: tangent for argument '{name}': {msg}")
+        if exc is None:
+            return None
         return TangentError(f"jvp of {self.name}: {' '.join(map(str, exc.args))}")
 
     @property
@@ -289,6 +375,11 @@ class _PrimalGen:
         return ast.fix_missing_locations(tree)
 
 
+def _is_user_function(obj):
+    from .tangent import _user_python_function
+    return _user_python_function(obj) is not None
+
+
 def _numba_can_call(obj):
     from numba.core.dispatcher import Dispatcher
     if isinstance(obj, Dispatcher):
@@ -308,6 +399,9 @@ def _namespace_key(ns):
             h.update(f"{k}={v!r}".encode())
         elif hasattr(v, "_fwdjit_key"):
             h.update(f"{k}->{v._fwdjit_key}".encode())
+        elif hasattr(getattr(v, "py_func", v), "__code__"):   # njit-ed rule partials, compiled callees
+            code = getattr(v, "py_func", v).__code__
+            h.update(f"{k}:{code.co_name}".encode() + code.co_code + repr(code.co_consts).encode())
         else:
             h.update(f"{k}:{getattr(v, '__module__', '')}.{getattr(v, '__qualname__', type(v).__name__)}".encode())
     return h.hexdigest()

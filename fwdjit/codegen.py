@@ -83,6 +83,28 @@ def write_atomic(path: Path, text: str):
         raise
 
 
+PACKAGE = "fwdjit_generated"
+
+
+def _package():
+    """The package generated modules live in; its path is the cache folder.
+
+    Numba's on-disk cache re-imports a function's module by name when it
+    loads machine code in a new process, so the modules must be importable.
+    """
+    import types as _types
+    pkg = sys.modules.get(PACKAGE)
+    d = str(cache_dir())
+    if pkg is None:
+        pkg = _types.ModuleType(PACKAGE)
+        pkg.__path__ = [d]
+        pkg.__package__ = PACKAGE
+        sys.modules[PACKAGE] = pkg
+    elif d not in pkg.__path__:
+        pkg.__path__.insert(0, d)
+    return pkg
+
+
 def load_module(stem: str, text: str, namespace: dict, extra: str = ""):
     """Write ``text`` (if needed) under a hashed name and import it; returns (module, key)."""
     key = key_of(text, extra)
@@ -93,7 +115,8 @@ def load_module(stem: str, text: str, namespace: dict, extra: str = ""):
         current = None
     if current != text:
         write_atomic(path, text)
-    modname = f"fwdjit_generated.{stem}_{key}"
+    _package()
+    modname = f"{PACKAGE}.{stem}_{key}"
     mod = sys.modules.get(modname)
     if mod is None:
         spec = importlib.util.spec_from_file_location(modname, path)

@@ -67,3 +67,9 @@ class TangentMismatch(TangentError):
     message; code that calls the compiled tangent function directly sees this
     one (it is also a :class:`TangentError`).
     """
+
+    def __str__(self):
+        if len(self.args) == 4:   # (what, name, expected, given), raised by compiled code
+            what, name, expected, given = self.args
+            return f"tangent for argument '{name}' has the wrong {what}: expected {expected}, given {given}"
+        return " ".join(str(a) for a in self.args)

@@ -151,6 +151,9 @@ def _resolve_names(info: FunctionInfo):
             raise info.error(UnsupportedSyntax, node, f"name '{name}' is not defined",
                              hint="define it before decorating the function", construct="undefined name")
         info.namespace[name] = value
+    for name in ("len", "range", "min"):   # introduced by normalize
+        if name not in locals_ and name not in info.namespace:
+            info.namespace[name] = getattr(builtins, name)
 
 
 def _is_plain_object(value):

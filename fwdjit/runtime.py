@@ -199,49 +199,32 @@ def _describe(t):
 
 
 def check_tangent(x, dx, name):
-    """Raise TangentMismatch unless ``dx`` can be the tangent of ``x``."""
+    """``dx`` as the tangent of ``x``: raises TangentMismatch unless they match."""
     return dx
 
 
 @overload(check_tangent)
 def _ov_check_tangent(x, dx, name):
+    pname = getattr(name, "literal_value", "?")
     if isinstance(x, types.Array):
         if not isinstance(dx, types.Array) or dx.ndim != x.ndim or dx.dtype != x.dtype:
-            msg = (f"tangent has the wrong type: expected an array like its primal, "
-                   f"{_describe(x)}, given {_describe(dx)}")
-
-            def bad(x, dx, name):
-                raise TangentMismatch(msg)
-            return bad
+            raise TypingError(f"fwdjit: tangent for '{pname}' must be {_describe(x)}, given {_describe(dx)}")
 
         def impl(x, dx, name):
             if x.shape != dx.shape:
-                raise TangentMismatch("tangent has the wrong shape: expected", x.shape,
-                                      "given", dx.shape)
+                raise TangentMismatch("shape", name, x.shape, dx.shape)
             return dx
         return impl
     if isinstance(x, types.Float):
         if isinstance(dx, types.Float):
             ty = x
             return lambda x, dx, name: ty(dx)
-        msg = f"tangent has the wrong type: expected a float like its primal ({x}), given {_describe(dx)}"
-
-        def bad(x, dx, name):
-            raise TangentMismatch(msg)
-        return bad
+        raise TypingError(f"fwdjit: tangent for '{pname}' must be a float like its primal ({x}), given {_describe(dx)}")
     if isinstance(x, types.BaseTuple):
         if not isinstance(dx, types.BaseTuple) or len(dx) != len(x):
-            msg = f"tangent has the wrong type: expected a tuple like its primal, {x}, given {_describe(dx)}"
-
-            def bad(x, dx, name):
-                raise TangentMismatch(msg)
-            return bad
+            raise TypingError(f"fwdjit: tangent for '{pname}' must be a tuple like its primal {x}, given {_describe(dx)}")
         return lambda x, dx, name: dx
-    msg = f"argument of type {_describe(x)} cannot take a tangent; pass None for it"
-
-    def bad(x, dx, name):
-        raise TangentMismatch(msg)
-    return bad
+    raise TypingError(f"fwdjit: argument '{pname}' of type {_describe(x)} cannot take a tangent; pass None for it")
 
 
 # --------------------------------------------------- variant selection ----

@@ -56,6 +56,39 @@ def is_atom(node):
     return False
 
 
+_CHEAP_OPS = (ast.Add, ast.Sub, ast.Mult, ast.Div)
+
+
+def is_cheap(node, budget=4):
+    """Cheap elementwise arithmetic over atoms: recomputing it beats storing it.
+
+    Numba fuses elementwise array expressions into one loop, so an expression
+    like ``x[1:] - x[:-1] ** 2`` used by both the primal and the tangent costs
+    less recomputed in each fused loop than written to a temporary array; for
+    scalars LLVM removes the duplicate.  Transcendental functions, matrix
+    products and reductions are always computed once.
+    """
+    count = sum(isinstance(n, (ast.BinOp, ast.UnaryOp, ast.Call)) for n in ast.walk(node)
+                if not (isinstance(n, ast.UnaryOp) and isinstance(n.operand, ast.Constant)))
+    if count > budget:
+        return False
+    return _cheap(node)
+
+
+def _cheap(node):
+    if is_atom(node):
+        return True
+    if isinstance(node, ast.BinOp):
+        if isinstance(node.op, _CHEAP_OPS):
+            return _cheap(node.left) and _cheap(node.right)
+        if isinstance(node.op, ast.Pow) and isinstance(node.right, ast.Constant) and node.right.value in (2, 3):
+            return _cheap(node.left)
+        return False
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        return _cheap(node.operand)
+    return False
+
+
 def _simple_index(node):
     if isinstance(node, ast.Tuple):
         return all(_simple_index(e) for e in node.elts)
@@ -96,7 +129,7 @@ class Val:
         if self.name is not None:
             return ast.Name(self.name, ast.Load())
         e = self._build()
-        if is_atom(e):
+        if is_atom(e) or is_cheap(e):
             return e
         self.name = self.gen.fresh("_t")
         self.gen.emit(ast.Assign([ast.Name(self.name, ast.Store())], e))

@@ -1,0 +1,1 @@
+"""fwdjit benchmark suite (see benchmarks/README.md)."""

@@ -171,7 +171,7 @@ def resolve_attr(info: FunctionInfo, node):
     if isinstance(node, ast.Name):
         if node.id in info.namespace:
             return info.namespace[node.id]
-        return None
+        return getattr(builtins, node.id, None)
     if isinstance(node, ast.Attribute):
         base = resolve_attr(info, node.value)
         if base is None:

@@ -94,6 +94,7 @@ def _check_stmt(info, node):
     if isinstance(node, ast.Expr):
         if isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
             return  # docstring or a string statement: dropped
+        _check_expr(info, node.value)
         if not isinstance(node.value, ast.Call):
             raise _err(info, node, "expression statement without effect",
                        "assign the value to a variable or remove the line")

@@ -66,6 +66,7 @@ class FwdjitFunction:
         self._analyzing = set()
         self._last_mask = None
         self._keys = {}
+        self._f32_seen = False      # a float32 signature was compiled: scalar results need np.float32
         with _LOCK:
             _REGISTRY.setdefault(func, self)   # callees reuse the first instance
         self._check_calls()
@@ -140,9 +141,15 @@ class FwdjitFunction:
         ns[pick] = stub
         mod, key, path = load_module(stem, text, ns, extra)
         plain, twin = getattr(mod, name), getattr(mod, name + "__f32")
-        typer_ns = {"has_float32": has_float32, "plain": plain, "twin": twin}
-        exec(f"def typer({plist}):\n    return twin if has_float32({plist}{',' if len(params) == 1 else ''}) else plain\n",
-             typer_ns)
+        me = self
+
+        def pick_twin(*tys):
+            if has_float32(*tys):
+                me._f32_seen = True
+                return twin
+            return plain
+        typer_ns = {"pick_twin": pick_twin}
+        exec(f"def typer({plist}):\n    return pick_twin({plist})\n", typer_ns)
         overload(stub, jit_options=self._jit_options())(typer_ns["typer"])
         disp = numba.njit(cache=self.options["cache"], **self._jit_options())(getattr(mod, name + "__entry"))
         disp._fwdjit_key = key
@@ -168,9 +175,12 @@ class FwdjitFunction:
     def __call__(self, *args):
         disp = self._primal if self._primal is not None else self.primal_function_internal()
         try:
-            return disp(*args)
+            out = disp(*args)
         except TypingError as exc:
             raise _typing_error(self, args, exc) from None
+        if self._f32_seen:
+            out = _numpy_scalars(disp, args, out)
+        return out
 
     # -------------------------------------------------------------- tangent
     def _generator(self, mask, check_inputs):
@@ -277,7 +287,8 @@ class FwdjitFunction:
                                         exc) from None
 
             entry._compile_for_args = compile_for_args
-            shim_ns = {"entry": entry, "count_error": self._count_error}
+            shim_ns = {"entry": entry, "count_error": self._count_error, "me": self,
+                       "fix": _numpy_scalars}
             unpack_p = (", ".join(ps) + ",") if n else "()"
             unpack_t = (", ".join(ts) + ",") if n else "()"
             exec(f"def jvp(primals, tangents):\n"
@@ -286,7 +297,10 @@ class FwdjitFunction:
                  f"        {unpack_t} = tangents\n"
                  f"    except (TypeError, ValueError):\n"
                  f"        raise count_error(primals, tangents) from None\n"
-                 f"    return entry({flat})\n", shim_ns)
+                 f"    out = entry({flat})\n"
+                 f"    if me._f32_seen:\n"
+                 f"        out = fix(entry, ({flat}{',' if n == 0 else ''}), out)\n"
+                 f"    return out\n", shim_ns)
             shim = shim_ns["jvp"]
             shim.__doc__ = FwdjitFunction.jvp.__doc__
             shim.dispatcher = entry
@@ -405,6 +419,26 @@ def _namespace_key(ns):
         else:
             h.update(f"{k}:{getattr(v, '__module__', '')}.{getattr(v, '__qualname__', type(v).__name__)}".encode())
     return h.hexdigest()
+
+
+def _numpy_scalars(disp, args, out):
+    """Return float32 scalars as np.float32, as NumPy does (Numba boxes every float as a Python float)."""
+    try:
+        sig = tuple(disp.typeof_pyval(a) for a in args)
+        cres = disp.overloads.get(sig)
+    except Exception:       # pragma: no cover - typeof of an odd argument: leave the result alone
+        return out
+    if cres is None:
+        return out
+    return _convert(cres.signature.return_type, out)
+
+
+def _convert(ty, value):
+    if isinstance(ty, types.Float) and ty.bitwidth == 32 and isinstance(value, float):
+        return np.float32(value)
+    if isinstance(ty, types.BaseTuple) and isinstance(value, tuple):
+        return tuple(_convert(t, v) for t, v in zip(ty.types, value))
+    return value
 
 
 def _describe(v):

@@ -7,7 +7,8 @@ that, compiled by Numba, it gives the dtypes NumPy gives:
 
 * a Python number next to a value ``v`` becomes ``fj.lit(c, v)``;
 * a NumPy ufunc or reduction ``r = np.f(v, ...)`` becomes ``fj.like(np.f(v, ...), v)``
-  (a no-op for arrays and float64, a cast for float32 scalars).
+  (a no-op for arrays and float64, a cast for float32 scalars);
+* ``math.f(v)`` becomes ``np.float64(math.f(v))``: Python's math returns float64.
 
 Non-atomic partners are first computed into a temporary, so nothing is
 evaluated twice.  Compiled code picks this twin when any argument is float32;
@@ -123,6 +124,11 @@ class _Twin(ast.NodeTransformer):
                     node.func.value = recv
                     return _fj("like", [node, copy.deepcopy(recv)])
             return node
+        if getattr(obj, "__module__", None) == "math" and callable(obj) and \
+                getattr(obj, "__name__", "") not in ("floor", "ceil", "trunc", "isnan", "isinf", "isfinite",
+                                                     "factorial", "gcd", "comb", "perm", "isqrt"):
+            # math functions return Python floats (float64) even for float32 arguments; Numba keeps float32
+            return ast.Call(ast.Attribute(ast.Name("np", ast.Load()), "float64", ast.Load()), [node], [])
         try:
             is_ufunc = isinstance(obj, np.ufunc)
             value_pos = _VALUE_FUNCS.get(obj) if is_ufunc or obj in _VALUE_FUNCS else None

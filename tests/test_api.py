@@ -1,4 +1,5 @@
 """The public API: decorator, jvp, tangent_function, defjvp, errors, CLI, cache."""
+import math
 import os
 import subprocess
 import sys
@@ -215,3 +216,17 @@ def test_second_process_loads_from_cache_and_edits_invalidate(tmp_path):
     v3 = third.stdout.split()[0]
     x = np.linspace(0.1, 1, 4)
     assert np.isclose(float(v3), np.sum(-np.sin(x) * x + np.cos(x)), rtol=1e-13)
+
+
+def scalars32(x, s):
+    return np.sum(x * 2.0) + np.sin(s), math.sin(s), np.mean(x)
+
+
+def test_scalar_results_have_numpy_dtypes():
+    f = fwdjit(scalars32)
+    x, s = np.ones(3, np.float32), np.float32(0.5)
+    expected = [type(v) for v in scalars32(x, s)]          # np.float32, float, np.float32
+    assert [type(v) for v in f(x, s)] == expected
+    y, dy = f.jvp((x, s), (x, np.float32(1)))
+    assert [type(v) for v in y] == expected and [type(v) for v in dy] == expected
+    assert [type(v) for v in f(x.astype(np.float64), 0.5)] == [float, float, float]

@@ -14,23 +14,30 @@ from .errors import (FwdjitError, TangentError, TangentMismatch, TransformError,
                      UnsupportedSyntax)
 
 
-def fwdjit(func=None, *, fastmath=False, cache=True, parallel=False):
+def fwdjit(func=None, *, fastmath=False, cache=True, parallel=False, target="cpu"):
     """Decorator: compile ``func`` and give it forward-mode derivatives.
 
-    ``@fwdjit`` or ``@fwdjit(fastmath=False, cache=True, parallel=False)``.
+    ``@fwdjit`` or ``@fwdjit(fastmath=False, cache=True, parallel=False, target="cpu")``;
+    ``target="cuda"`` gives CUDA device functions and kernels (:mod:`fwdjit.cuda`).
     ``f(*args)`` runs the compiled primal, ``f.jvp(primals, tangents)`` returns
     ``(out, dout)``, ``f.tangent_source`` shows the generated code and
     ``f.tangent_function(active)`` gives the Numba dispatcher of the JVP.
     """
-    return _fwdjit_decorator(func, fastmath=fastmath, cache=cache, parallel=parallel)
+    return _fwdjit_decorator(func, fastmath=fastmath, cache=cache, parallel=parallel, target=target)
 
+
+from .derivatives import grad, hessian, hvp, jacfwd  # noqa: E402
 
 fwdjit.jvp = jvp
+fwdjit.jacfwd = jacfwd
+fwdjit.grad = grad
+fwdjit.hvp = hvp
+fwdjit.hessian = hessian
 fwdjit.defjvp = defjvp
 fwdjit.FwdjitError = FwdjitError
 fwdjit.TangentError = TangentError
 fwdjit.UnsupportedSyntax = UnsupportedSyntax
 fwdjit.UnsupportedCall = UnsupportedCall
 
-__all__ = ["fwdjit", "jvp", "defjvp", "FwdjitFunction", "FwdjitError", "TransformError", "UnsupportedSyntax",
+__all__ = ["fwdjit", "jvp", "defjvp", "jacfwd", "grad", "hvp", "hessian", "FwdjitFunction", "FwdjitError", "TransformError", "UnsupportedSyntax",
            "UnsupportedCall", "TangentError", "TangentMismatch", "get_fwdjit", "__version__"]

@@ -50,6 +50,37 @@ def may_alias(value):
     return None
 
 
+def mutated_names(tree):
+    """Names written in place somewhere (``a[i] = e``, ``a += e``, or passed to a call), with their aliases."""
+    out = set()
+    aliases = []
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Assign):
+            for t in n.targets:
+                if isinstance(t, ast.Subscript):
+                    out.add(root_name(t))
+                elif isinstance(t, ast.Name):
+                    a = may_alias(n.value)
+                    if a:
+                        aliases.append((t.id, a))
+        elif isinstance(n, ast.AugAssign):
+            out.add(root_name(n.target) if not isinstance(n.target, ast.Name) else n.target.id)
+        elif isinstance(n, ast.Call):
+            for a in n.args:
+                r = root_name(a)
+                if r:
+                    out.add(r)
+    changed = True
+    while changed:
+        changed = False
+        for b, a in aliases:
+            if (b in out) != (a in out):
+                out |= {a, b}
+                changed = True
+    out.discard(None)
+    return out
+
+
 class Activity:
     """Fixpoint activity analysis of one (normalized) function body.
 
@@ -66,11 +97,13 @@ class Activity:
         self.changed = False
 
     def run(self):
+        written = mutated_names(self.tree)
         while True:
             self.changed = False
             self._block(self.tree.body)
             for b, a in self.aliases:
-                if b in self.active and a not in self.active:
+                # writing an active value through b reaches a only if b is written in place
+                if b in self.active and b in written and a not in self.active:
                     self._add(a)
             if not self.changed:
                 return self.active

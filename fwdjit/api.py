@@ -67,6 +67,7 @@ class FwdjitFunction:
         self._last_mask = None
         self._keys = {}
         self._f32_seen = False      # a float32 signature was compiled: scalar results need np.float32
+        self._nsig = {}
         with _LOCK:
             _REGISTRY.setdefault(func, self)   # callees reuse the first instance
         self._check_calls()
@@ -154,6 +155,7 @@ class FwdjitFunction:
         disp = numba.njit(cache=self.options["cache"], **self._jit_options())(getattr(mod, name + "__entry"))
         disp._fwdjit_key = key
         disp._fwdjit_path = str(path)
+        disp._fwdjit_plain = plain
         return disp, text, path
 
     # --------------------------------------------------------------- primal
@@ -178,9 +180,17 @@ class FwdjitFunction:
             out = disp(*args)
         except TypingError as exc:
             raise _typing_error(self, args, exc) from None
+        if len(disp.overloads) != self._nsig.get(id(disp), 0):
+            self._refresh_f32(disp)
         if self._f32_seen:
             out = _numpy_scalars(disp, args, out)
         return out
+
+    def _refresh_f32(self, disp):
+        """Note float32 signatures (compiled now or loaded from the disk cache, where no typer runs)."""
+        self._nsig[id(disp)] = len(disp.overloads)
+        if any(has_float32(*sig) for sig in disp.overloads):
+            self._f32_seen = True
 
     # -------------------------------------------------------------- tangent
     def _generator(self, mask, check_inputs):
@@ -212,13 +222,127 @@ class FwdjitFunction:
                     bits = "".join("1" if m else "0" for m in mask)
                     stem = f"{self.name}_jvp_{bits}" + ("_internal" if _internal else "")
                     disp, _, _ = self._compile(fdef, stem, gen.bindings, "jvp" + str(_internal))
+                    disp._fwdjit_owner, disp._fwdjit_mask = self, mask
                     table[mask] = disp
         if not _internal:
             self._last_mask = mask
         return disp
 
-    def jvp(self, primals, tangents):
+    # ---------------------------------------------------------- vector mode
+    def _vector_generator(self, mask, K):
+        from .vector import vectorize
+        gen = self._generator(mask, check_inputs=False)
+        fdef = gen.run()
+        tnames = set(gen._tnames.values())
+        tparams = [gen.tname(p) for p, m in zip(self.params, mask) if m]
+        bindings = dict(gen.bindings)
+        callees = {}
+        for name, obj in gen.bindings.items():
+            owner = getattr(obj, "_fwdjit_owner", None)
+            if owner is not None:
+                kname = gen.fresh(f"{name}k{K}_")
+                bindings[kname] = owner.tangent_function_k(obj._fwdjit_mask, K, _internal=True)
+                callees[name] = kname
+        names = set(a.arg for a in ast.walk(fdef) if isinstance(a, ast.arg)) | \
+            {n.id for n in ast.walk(fdef) if isinstance(n, ast.Name)}
+
+        def kname(name, k):
+            cand = f"{name}_{k}"
+            return cand if cand not in names else f"{name}__{k}"
+        fk = vectorize(fdef, tnames, K, tparams, callees, kname)
+        fk.name = f"{self.name}_jvp{K}"
+        return fk, bindings, tparams, kname
+
+    def tangent_function_k(self, active, K, _internal=False):
+        """K tangent directions per call, primal computed once (vector mode).
+
+        Public form: ``jf(*primals, *stacked_tangents) -> (out, douts)`` where
+        each stacked tangent has a leading axis of length K (a 1-d array of K
+        values for a scalar argument) and ``douts`` stacks the K output
+        tangents the same way.  With ``_internal=True`` the tangents are passed
+        and returned unstacked (K arguments per tangent), for callers in
+        generated code.
+        """
+        mask = tuple(bool(a) for a in active)
+        K = int(K)
+        if K < 1:
+            raise TangentError(f"vector mode needs K >= 1 directions, given {K}")
+        table = self.__dict__.setdefault("_vector", {})
+        key = (mask, K, _internal)
+        disp = table.get(key)
+        if disp is not None:
+            return disp
+        with _LOCK:
+            disp = table.get(key)
+            if disp is not None:
+                return disp
+            bits = "".join("1" if m else "0" for m in mask)
+            fk, bindings, tparams, kname = self._vector_generator(mask, K)
+            inner, _, _ = self._compile(fk, f"{self.name}_jvp{K}_{bits}", bindings, f"vector{K}")
+            if _internal:
+                disp = inner
+            else:
+                prims = list(self.params)
+                stacked = [f"d{p}_stacked" for p, m in zip(self.params, mask) if m]
+                body = [f"    {s} = fj.check_tangents_k({p}, {s}, {p!r}, {K})"
+                        for s, p in zip(stacked, [p for p, m in zip(self.params, mask) if m])]
+                args = prims + [f"{s}[{k}]" for s in stacked for k in range(K)]
+                ts = ", ".join(f"_d{k}" for k in range(K))
+                body.append(f"    out, ({ts},) = inner({', '.join(args)})")
+                body.append(f"    return out, fj.kstack(({ts},))")
+                src = f"def {self.name}_jvp{K}_stacked({', '.join(prims + stacked)}):\n" + "\n".join(body) + "\n"
+                fdef = ast.parse(src).body[0]
+                disp, _, _ = self._compile(fdef, f"{self.name}_jvp{K}_{bits}_stacked", {"inner": inner},
+                                           f"vstack{K}")
+            table[key] = disp
+            return disp
+
+    def tangent_source_k(self, active, K):
+        """The generated K-direction source for an activity pattern."""
+        fk, _, _, _ = self._vector_generator(tuple(bool(a) for a in active), K)
+        return render(fk)
+
+    def jvp_batched(self, primals, tangents):
+        """K directions in one pass: each non-None tangent has a leading axis of length K.
+
+        Returns ``(out, douts)`` with ``douts[k]`` the tangent along direction k
+        (tuple outputs: a tuple of such stacks).  The primal runs once.
+        """
+        if not (isinstance(primals, (tuple, list)) and isinstance(tangents, (tuple, list))) \
+                or len(primals) != self._nparams or len(tangents) != self._nparams:
+            raise self._count_error(primals, tangents)
+        mask = tuple(t is not None for t in tangents)
+        Ks = {np.shape(t)[0] if np.ndim(t) else None for t in tangents if t is not None}
+        if not Ks or None in Ks or len(Ks) != 1:
+            raise TangentError(f"jvp of {self.name} with batched=True: every tangent needs the same leading "
+                               f"axis of K directions; given shapes "
+                               f"{[None if t is None else np.shape(t) for t in tangents]}")
+        K = Ks.pop()
+        disp = self.tangent_function_k(mask, K)
+        try:
+            out = disp(*primals, *[t for t in tangents if t is not None])
+        except TypingError as exc:
+            raise _typing_error(self, tuple(primals) + tuple(t for t in tangents if t is not None), exc) from None
+        if len(disp.overloads) != self._nsig.get(id(disp), 0):
+            self._refresh_f32(disp)
+        if self._f32_seen:
+            out = _numpy_scalars(disp, tuple(primals) + tuple(t for t in tangents if t is not None), out)
+        return out
+
+    def tangent_fwdjit(self, active):
+        """The generated tangent function as a FwdjitFunction of its own (for second derivatives).
+
+        ``tf = f.tangent_fwdjit(active)``; ``tf(*primals, *tangents) -> (out, dout)``
+        and ``tf.jvp`` differentiates that again (forward over forward).
+        """
+        mask = tuple(bool(a) for a in active)
+        disp = self.tangent_function(mask, _internal=True)
+        return get_fwdjit(disp._fwdjit_plain)
+
+    def jvp(self, primals, tangents, batched=False):
         """``(out, dout)`` at ``primals`` in the direction ``tangents`` (JAX's argument order).
+
+        ``batched=True``: K directions in one pass (see :meth:`jvp_batched`).
 
         ``tangents`` has one entry per primal; ``None`` is a zero tangent, and
         int/bool arguments take ``None``.  Tuple outputs give tuple tangents.
@@ -230,7 +354,7 @@ class FwdjitFunction:
         """
         entry = self._jvp_entry()
         self.jvp = entry
-        return entry(primals, tangents)
+        return entry(primals, tangents, batched)
 
     def _jvp_entry(self):
         """A Python shim that unpacks the tuples and calls one Numba dispatcher.
@@ -288,16 +412,21 @@ class FwdjitFunction:
 
             entry._compile_for_args = compile_for_args
             shim_ns = {"entry": entry, "count_error": self._count_error, "me": self,
-                       "fix": _numpy_scalars}
+                       "fix": _numpy_scalars, "nsig": self._nsig, "eid": id(entry)}
             unpack_p = (", ".join(ps) + ",") if n else "()"
             unpack_t = (", ".join(ts) + ",") if n else "()"
-            exec(f"def jvp(primals, tangents):\n"
+            shim_ns["batched_jvp"] = self.jvp_batched
+            exec(f"def jvp(primals, tangents, batched=False):\n"
+                 f"    if batched:\n"
+                 f"        return batched_jvp(primals, tangents)\n"
                  f"    try:\n"
                  f"        {unpack_p} = primals\n"
                  f"        {unpack_t} = tangents\n"
                  f"    except (TypeError, ValueError):\n"
                  f"        raise count_error(primals, tangents) from None\n"
                  f"    out = entry({flat})\n"
+                 f"    if len(entry.overloads) != nsig.get(eid, 0):\n"
+                 f"        me._refresh_f32(entry)\n"
                  f"    if me._f32_seen:\n"
                  f"        out = fix(entry, ({flat}{',' if n == 0 else ''}), out)\n"
                  f"    return out\n", shim_ns)
@@ -318,7 +447,8 @@ class FwdjitFunction:
             for k, v in self.info.namespace.items():
                 fj = v if isinstance(v, FwdjitFunction) else None
                 if fj is None and _is_user_function(v):
-                    fj = get_fwdjit(getattr(v, "py_func", v))
+                    from .tangent import _user_python_function
+                    fj = get_fwdjit(_user_python_function(v))
                 ns[k] = f"fwdjit:{fj.deep_key()}" if fj is not None else v
             h.update(_namespace_key(ns).encode())
             self._deep_key = key = h.hexdigest()[:20]
@@ -348,7 +478,7 @@ class FwdjitFunction:
     @property
     def tangent_source(self):
         """The generated tangent source (plain variant) for the last mask used, or all arguments active."""
-        mask = self._last_mask or (True,) * self._nparams
+        mask = self._last_mask or tuple(p not in _int_params(self.info.tree) for p in self.params)
         return self.tangent_source_for(mask)
 
     def tangent_source_for(self, active):
@@ -387,6 +517,18 @@ class _PrimalGen:
                      if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))] or [ast.Pass()]
         tree = _PrimalRewriter(self).visit(tree)
         return ast.fix_missing_locations(tree)
+
+
+def _int_params(tree):
+    """Parameters used where only ints go (range bounds, indices, shapes): no tangent in the default view."""
+    params = {a.arg for a in tree.args.args}
+    used = set()
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "range":
+            used |= {m.id for a in n.args for m in ast.walk(a) if isinstance(m, ast.Name)}
+        elif isinstance(n, ast.Subscript):
+            used |= {m.id for m in ast.walk(n.slice) if isinstance(m, ast.Name)}
+    return params & used
 
 
 def _is_user_function(obj):
@@ -481,18 +623,25 @@ def _typing_error(fj, args, exc):
 
 
 # -------------------------------------------------------------- entry points
-def fwdjit(func=None, *, fastmath=False, cache=True, parallel=False):
+def fwdjit(func=None, *, fastmath=False, cache=True, parallel=False, target="cpu"):
     """Decorator: compile ``func`` and give it forward-mode derivatives.
 
     ``f(*args)`` runs the compiled primal; ``f.jvp(primals, tangents)`` the
-    JVP; ``f.tangent_source`` shows the generated code.
+    JVP; ``f.tangent_source`` shows the generated code.  ``target="cuda"``
+    compiles device functions and kernels instead (see :mod:`fwdjit.cuda`).
     """
     if func is None:
-        return lambda f: fwdjit(f, fastmath=fastmath, cache=cache, parallel=parallel)
+        return lambda f: fwdjit(f, fastmath=fastmath, cache=cache, parallel=parallel, target=target)
+    if target == "cuda":
+        if parallel:
+            raise FwdjitError("parallel=True is for the CPU target (CUDA kernels are parallel already)")
+        from .cuda import cuda_fwdjit        # numba.cuda itself is imported on first compile
+        return cuda_fwdjit(func, fastmath=fastmath, cache=cache)
+    if target != "cpu":
+        raise FwdjitError(f"unknown target {target!r}: use 'cpu' or 'cuda'")
     if isinstance(func, FwdjitFunction):
         return func
-    fj = FwdjitFunction(func, fastmath=fastmath, cache=cache, parallel=parallel)
-    return fj
+    return FwdjitFunction(func, fastmath=fastmath, cache=cache, parallel=parallel)
 
 
 def jvp(func, primals, tangents):

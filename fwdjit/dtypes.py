@@ -112,7 +112,28 @@ class _Twin(ast.NodeTransformer):
             if partner is not None:
                 node.left = partner
                 node.right = _fj("lit", [node.right, copy.deepcopy(partner)])
+        elif isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Mod, ast.Pow)):
+            # an int next to a float32 value: NumPy keeps float32 (a Python int is weak), Numba gives float64.
+            # fj.lit casts an int to the partner's float type and leaves everything else alone.
+            for side, other in (("left", "right"), ("right", "left")):
+                operand = getattr(node, side)
+                if self._int_like(operand) and not self._int_like(getattr(node, other)):
+                    partner = self._atomize(getattr(node, other))
+                    if partner is not None:
+                        setattr(node, other, partner)
+                        setattr(node, side, _fj("lit", [operand, copy.deepcopy(partner)]))
+                    break
         return node
+
+    def _int_like(self, node):
+        """Operands that hold a Python int in NumPy (a weak type): shapes, sizes, len(), int params."""
+        if isinstance(node, ast.Name):
+            return True
+        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Attribute) and node.value.attr == "shape":
+            return True
+        if isinstance(node, ast.Attribute) and node.attr in ("size", "ndim"):
+            return True
+        return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("len", "int")
 
     def visit_Call(self, node):
         self.generic_visit(node)

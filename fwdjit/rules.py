@@ -244,8 +244,21 @@ def _mul(c):
     return add_terms(terms)
 
 
+def _bcast(c, t, other):
+    """``t`` broadcast to the result's shape when the other operand carries no tangent."""
+    p = other.p()
+    if _const_value(p) is not None:
+        return t                      # a number never enlarges the result
+    return c.gen.fj_call("bcast", [t, p])
+
+
 def _add(c):
-    return add_terms([c.args[0].t if c.active(0) else None, c.args[1].t if c.active(1) else None])
+    a, b = c.args
+    if a.active and b.active:
+        return ast.BinOp(a.t, ast.Add(), b.t)
+    if a.active:
+        return _bcast(c, a.t, b)
+    return _bcast(c, b.t, a)
 
 
 def _sub(c):
@@ -253,15 +266,15 @@ def _sub(c):
     if a.active and b.active:
         return ast.BinOp(a.t, ast.Sub(), b.t)
     if a.active:
-        return a.t
-    return ast.UnaryOp(ast.USub(), b.t)
+        return _bcast(c, a.t, b)
+    return ast.UnaryOp(ast.USub(), _bcast(c, b.t, a))
 
 
 def _mod(c):
     a, b = c.args
     terms = []
     if a.active:
-        terms.append(a.t)
+        terms.append(a.t if b.active else _bcast(c, a.t, b))
     if b.active:
         terms.append(ast.UnaryOp(ast.USub(), ast.BinOp(ast.BinOp(a.p(), ast.FloorDiv(), b.p()), ast.Mult(), b.t)))
     return add_terms(terms)
@@ -469,6 +482,8 @@ _unary(None, math.erfc, "-{g} * 1.1283791670955126 * math.exp(-{0} * {0})")
 RULES[np.radians] = RULES[np.deg2rad]
 RULES[np.degrees] = RULES[np.rad2deg]
 RULES[np.negative] = linear(0)
+for _cast in (np.float32, np.float64, np.double, np.single):
+    RULES[_cast] = linear(0)
 RULES[np.positive] = linear(0)
 RULES[builtins.abs] = RULES[np.abs]
 RULES[builtins.float] = Rule(lambda c: ast.Call(ast.Name("float", ast.Load()), [c.args[0].t], []))
@@ -550,6 +565,45 @@ for _m in ("argmax", "argmin", "argsort", "nonzero", "all", "any"):
 #: attributes of arrays: linear ones carry the tangent, the rest never do
 LINEAR_ATTRS = {"T", "real"}
 ZERO_ATTRS = {"shape", "size", "ndim", "dtype", "strides", "itemsize", "nbytes", "imag"}
+
+# ------------------------------------------- runtime helpers (second order) ---
+# Generated tangent code calls these; rules for them let fwdjit differentiate
+# its own output (forward over forward).
+def _register_runtime_rules():
+    from . import runtime as rt
+
+    def _select_rt(c):
+        cond, a, b = c.args
+        ta = a.t if a.active else _num(0.0)
+        tb = b.t if b.active else _num(0.0)
+        return c.gen.fj_call("select", [cond.p(), ta, tb])
+
+    def _pow_dexp_rt(c):
+        base, res = c.args
+        terms = []
+        if base.active:
+            terms.append(c.fill("{g} * {1} / {0}", g=base.t))
+        if res.active:
+            terms.append(c.fill("{g} * fj.select({1} == 0, 0.0, np.log({0}))", g=res.t))
+        return add_terms(terms)
+
+    RULES[rt.bcast] = linear(0)
+    RULES[rt.fresh] = linear(0)
+
+    def _prod_jvp_rt(c):
+        raise c.gen.unsupported("the second derivative of np.prod",
+                                "write the product as a loop so fwdjit can differentiate it twice")
+
+    RULES[rt.zero] = zero_rule("zero")
+    RULES[rt.lit] = zero_rule("lit")
+    RULES[rt.select] = Rule(_select_rt, nondiff={0})
+    RULES[rt.pow_dexp] = Rule(_pow_dexp_rt)
+    RULES[rt.pick_flat] = linear(0)
+    RULES[rt.like] = linear(0)
+    RULES[rt.prod_jvp] = Rule(_prod_jvp_rt)
+
+
+_register_runtime_rules()
 
 # ---------------------------------------------------------- user rules -----
 USER_RULES: dict = {}

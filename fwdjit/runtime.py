@@ -188,6 +188,10 @@ def pick_flat(dx, index):
 
 @overload(pick_flat)
 def _ov_pick_flat(dx, index):
+    if isinstance(dx, types.Array) and dx.ndim == 1:
+        return lambda dx, index: dx[index]
+    if isinstance(dx, types.Array) and dx.layout == "C":
+        return lambda dx, index: dx.reshape(dx.size)[index]
     return lambda dx, index: np.ravel(dx)[index]
 
 
@@ -243,3 +247,120 @@ def has_float32(*tys):
 
 __all__ = ["zero", "lit", "like", "select", "pow_dexp", "prod_jvp", "pick_flat",
            "check_tangent", "has_float32", "TypingError"]
+
+
+# ------------------------------------------------------------ vector mode --
+def kstack(ts):
+    """Stack a tuple of K tangents (scalars, arrays or tuples of them) along a new first axis."""
+    first = ts[0]
+    if isinstance(first, tuple):
+        return tuple(kstack(tuple(t[i] for t in ts)) for i in range(len(first)))
+    return np.stack([np.asarray(t) for t in ts])
+
+
+@overload(kstack)
+def _ov_kstack(ts):
+    if not isinstance(ts, types.BaseTuple) or len(ts) == 0:
+        return None
+    K = len(ts)
+    first = ts.types[0] if isinstance(ts, types.Tuple) else ts.dtype
+    if isinstance(first, types.BaseTuple):
+        n = len(first)
+        parts = ", ".join("kstack((" + "".join(f"ts[{k}][{i}], " for k in range(K)) + "))" for i in range(n))
+        src = f"def impl(ts):\n    return ({parts}{',' if n == 1 else ''})\n"
+    elif isinstance(first, types.NoneType):
+        src = "def impl(ts):\n    return None\n"
+    elif isinstance(first, types.Array):
+        body = "".join(f"    out[{k}] = ts[{k}]\n" for k in range(K))
+        src = (f"def impl(ts):\n    out = np.empty(({K},) + ts[0].shape, ts[0].dtype)\n{body}    return out\n")
+    else:
+        dt = first if isinstance(first, types.Float) else types.float64
+        body = "".join(f"    out[{k}] = ts[{k}]\n" for k in range(K))
+        src = f"def impl(ts):\n    out = np.empty({K}, dt)\n{body}    return out\n"
+    ns = {"np": np, "kstack": kstack, "dt": locals().get("dt")}
+    exec(src, ns)
+    return ns["impl"]
+
+
+def check_tangents_k(x, dX, name, K):
+    """``dX`` holds K tangents of ``x`` stacked on a first axis."""
+    return dX
+
+
+@overload(check_tangents_k)
+def _ov_check_tangents_k(x, dX, name, K):
+    pname = getattr(name, "literal_value", "?")
+    if not isinstance(dX, types.Array):
+        raise TypingError(f"fwdjit: batched tangents for '{pname}' must be an array with a leading axis of "
+                          f"K directions, given {_describe(dX)}")
+    if isinstance(x, types.Array):
+        if dX.ndim != x.ndim + 1 or dX.dtype != x.dtype:
+            raise TypingError(f"fwdjit: batched tangents for '{pname}' must be array({x.dtype}, {x.ndim + 1}d) "
+                              f"(K directions, then the primal's shape), given {_describe(dX)}")
+
+        def impl(x, dX, name, K):
+            if dX.shape[0] != K or dX.shape[1:] != x.shape:
+                raise TangentMismatch("shape", name, (K,) + x.shape, dX.shape)
+            return dX
+        return impl
+    if isinstance(x, types.Float):
+        if dX.ndim != 1:
+            raise TypingError(f"fwdjit: batched tangents for the scalar '{pname}' must be a 1-d array of K values")
+
+        def impl(x, dX, name, K):
+            if dX.shape[0] != K:
+                raise TangentMismatch("shape", name, (K,), dX.shape)
+            return dX
+        return impl
+    raise TypingError(f"fwdjit: argument '{pname}' of type {_describe(x)} cannot take a tangent; pass None for it")
+
+
+# ----------------------------------------------------------- broadcasting --
+def bcast(t, other):
+    """The tangent ``t`` of one operand of ``a + b``, broadcast to the shape of the result.
+
+    When the other operand is inactive its tangent is zero, but the result
+    has the broadcast shape of both operands; ``t`` alone may be smaller.
+    """
+    return np.broadcast_to(t, np.broadcast_shapes(np.shape(t), np.shape(other))).copy() \
+        if np.shape(t) != np.broadcast_shapes(np.shape(t), np.shape(other)) else t
+
+
+@overload(bcast)
+def _ov_bcast(t, other):
+    t_arr, o_arr = isinstance(t, types.Array), isinstance(other, types.Array)
+    if not o_arr:
+        return lambda t, other: t                      # a scalar never enlarges the result
+    if not t_arr:
+        return lambda t, other: np.full(other.shape, t)
+    nd = max(t.ndim, other.ndim)
+    # result shape, axis by axis from the right (NumPy's rule), generated for these ranks
+    lines = []
+    for ax in range(nd):
+        i_t, i_o = ax - (nd - t.ndim), ax - (nd - other.ndim)
+        st = f"t.shape[{i_t}]" if i_t >= 0 else "1"
+        so = f"other.shape[{i_o}]" if i_o >= 0 else "1"
+        lines.append(f"    s{ax} = {st} if {so} == 1 else {so}")
+    shape = "(" + "".join(f"s{ax}, " for ax in range(nd)) + ")"
+    src = ("def impl(t, other):\n" + "\n".join(lines) + "\n"
+           f"    shape = {shape}\n"
+           f"    if t.ndim == {nd} and t.shape == shape:\n"
+           f"        return t\n"
+           f"    out = np.empty(shape, t.dtype)\n"
+           f"    out[...] = t\n"
+           f"    return out\n")
+    ns = {"np": np}
+    exec(src, ns)
+    return ns["impl"]
+
+
+def fresh(t):
+    """A copy of an array tangent (so in-place writes to it cannot reach another tangent)."""
+    return t.copy() if isinstance(t, np.ndarray) else t
+
+
+@overload(fresh)
+def _ov_fresh(t):
+    if isinstance(t, types.Array):
+        return lambda t: t.copy()
+    return lambda t: t

@@ -11,19 +11,23 @@ the source line it came from.
 >>> import ast
 >>> from fwdjit.resolve import FunctionInfo
 >>> import numpy as np
->>> src = "def f(x, y):\\n    z = np.sin(x * y)\\n    return z + 1.0"
+>>> src = "def f(x, y):\\n    z = np.sin(np.exp(x) * y)\\n    return z + 1.0"
 >>> tree = ast.parse(src).body[0]
 >>> info = FunctionInfo(func=None, name="f", qualname="f", filename="<demo>", tree=tree,
 ...                     params=["x", "y"], namespace={"np": np})
 >>> gen = TangentGen(info, tree, mask=(True, False), resolver=Resolver(info))
 >>> print(gen.source(), end="")
 def f_jvp(x, y, dx):
-    # <demo>:2: z = np.sin(x * y)
-    _t1 = x * y
-    z = np.sin(_t1)
-    dz = dx * y * np.cos(_t1)
+    # <demo>:2: z = np.sin(np.exp(x) * y)
+    _t1 = np.exp(x)
+    z = np.sin(_t1 * y)
+    dz = dx * _t1 * y * np.cos(_t1 * y)
     # <demo>:3: return z + 1.0
     return (z + 1.0, dz)
+
+``np.exp(x)`` is needed by the primal and by the tangent, so it is computed
+once; the cheap product ``_t1 * y`` is recomputed (Numba fuses it into each
+loop, LLVM removes the duplicate for scalars).
 """
 from __future__ import annotations
 
@@ -35,7 +39,7 @@ import types
 import numpy as np
 
 from . import rules as R
-from .activity import Activity, root_name
+from .activity import Activity, mutated_names, root_name
 from .errors import UnsupportedCall, UnsupportedSyntax
 from .normalize import NameGen, normalize
 from .resolve import _MISSING, resolve_attr
@@ -186,10 +190,11 @@ def _user_python_function(obj):
     except ImportError:  # pragma: no cover
         Dispatcher = ()
     if isinstance(obj, Dispatcher):
-        return obj.py_func
+        # a dispatcher fwdjit compiled: differentiate the plain generated function, not its entry stub
+        return getattr(obj, "_fwdjit_plain", None) or obj.py_func
     if isinstance(obj, types.FunctionType):
         mod = getattr(obj, "__module__", "") or ""
-        if mod.split(".")[0] in ("numpy", "math", "numba", "fwdjit"):
+        if mod.split(".")[0] in ("numpy", "math", "numba") or mod in ("fwdjit.runtime",):
             return None
         return obj
     return None
@@ -208,6 +213,7 @@ class TangentGen:
         active_params = {p for p, m in zip(info.params, self.mask) if m}
         self.active = Activity(info, self.tree, active_params, resolver).run()
         self.effective = tuple(p in self.active for p in info.params)
+        self.mutated = mutated_names(self.tree)
         self.bindings = {}           # name in generated module -> object
         self._tnames = {}
         self.out = []
@@ -438,15 +444,18 @@ class TangentGen:
         args = [self.expr(a) for a in node.args]
         mask = tuple(a.active for a in args)
         eff = callee.effective_mask(mask)
-        if eff != mask:   # activity guarantees this does not happen; keep the check honest
-            raise self.info.error(UnsupportedSyntax, node, "internal: callee writes an active value into an argument "
-                                  "that is not a variable", hint="assign the argument to a name first")
+        # eff can exceed mask only for arguments that are not variables (a literal, an expression):
+        # the callee writes into a temporary the caller never sees, so a zero tangent is right
+        tangents = []
+        for a, m in zip(args, eff):
+            if m:
+                tangents.append(a.t if a.active else self.zero_expr(a.p()))
+        mask = eff
         jvp = callee.tangent_function(mask, _internal=True)
         fname = self.bind(jvp, f"{callee.name}_jvp_")
         out, dout = self.fresh(f"_{callee.name}"), None
         dout = self.tname(out)
-        call = ast.Call(ast.Name(fname, ast.Load()),
-                        [a.p() for a in args] + [a.t for a in args if a.active], [])
+        call = ast.Call(ast.Name(fname, ast.Load()), [a.p() for a in args] + tangents, [])
         self.emit(ast.Assign([ast.Tuple([ast.Name(out, ast.Store()), ast.Name(dout, ast.Store())], ast.Store())], call))
         val = Val(self, lambda: ast.Name(out, ast.Load()), t=ast.Name(dout, ast.Load()), node=node)
         val.name = out
@@ -495,6 +504,10 @@ class TangentGen:
             self.emit(ast.Assign([ast.Name(name, ast.Store())], p))
             self.emit(ast.Assign([dname], self.zero_expr(p if isinstance(p, ast.Constant) else ast.Name(name, ast.Load()))))
             return
+        if name in self.mutated and _is_alias_expr(v.t) and not _is_alias_expr(v.expr):
+            # a new primal array whose tangent would share memory with another tangent:
+            # copy it, since the array is written in place later
+            v.t = self.fj_call("fresh", [v.t])
         if self._target_done:
             self.emit(ast.Assign([dname], v.t))
             return
@@ -636,6 +649,20 @@ class _PrimalRewriter(ast.NodeTransformer):
             name = self.gen.bind(rule.compiled, f"{getattr(obj, '__name__', 'f')}_")
             node.func = ast.Name(name, ast.Load())
         return node
+
+
+def _is_alias_expr(node):
+    """An expression that may share memory with an existing array (a name, a view, a bcast no-op)."""
+    if isinstance(node, ast.Name):
+        return True
+    if isinstance(node, (ast.Subscript, ast.Attribute)):
+        return _is_alias_expr(node.value)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        if node.func.attr == "bcast" and node.args:
+            return _is_alias_expr(node.args[0])
+        if node.func.attr in ("reshape", "ravel", "transpose", "view", "squeeze"):
+            return _is_alias_expr(node.func.value)
+    return False
 
 
 def _all_names(tree):

@@ -124,7 +124,8 @@ class FwdjitFunction:
         for k, v in list(ns.items()):
             if isinstance(v, FwdjitFunction):
                 ns[k] = v.primal_function_internal()
-        fdef32 = float32_twin(fdef32, {**ns, "np": np, "fj": None})
+        returns = "jvp" if kind.startswith("jvp") else "vector" if kind.startswith("vector") else None
+        fdef32 = float32_twin(fdef32, {**ns, "np": np, "fj": None}, returns=returns)
         params = [a.arg for a in fdef.args.args]
         plist = ", ".join(params)
         pick = f"_{name}__pick"

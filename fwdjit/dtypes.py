@@ -115,19 +115,25 @@ class _Twin(ast.NodeTransformer):
         elif isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Mod, ast.Pow)):
             # an int next to a float32 value: NumPy keeps float32 (a Python int is weak), Numba gives float64.
             # fj.lit casts an int to the partner's float type and leaves everything else alone.
-            for side, other in (("left", "right"), ("right", "left")):
+            left_weak, right_weak = self._int_like(node.left), self._int_like(node.right)
+            if left_weak and right_weak:
+                # two names: which one holds a Python scalar is known only to Numba's typing;
+                # fj.lit casts only toward float32, so wrapping both is safe
+                a, b = node.left, node.right
+                node.left = _fj("lit", [a, copy.deepcopy(b)])
+                node.right = _fj("lit", [b, copy.deepcopy(a)])
+            elif left_weak or right_weak:
+                side, other = ("left", "right") if left_weak else ("right", "left")
                 operand = getattr(node, side)
-                if self._int_like(operand) and not self._int_like(getattr(node, other)):
-                    partner = self._atomize(getattr(node, other))
-                    if partner is not None:
-                        setattr(node, other, partner)
-                        setattr(node, side, _fj("lit", [operand, copy.deepcopy(partner)]))
-                    break
+                partner = self._atomize(getattr(node, other))
+                if partner is not None:
+                    setattr(node, other, partner)
+                    setattr(node, side, _fj("lit", [operand, copy.deepcopy(partner)]))
         return node
 
     def _int_like(self, node):
-        """Operands that hold a Python int in NumPy (a weak type): shapes, sizes, len(), int params."""
-        if isinstance(node, ast.Name):
+        """Operands that hold a Python scalar in NumPy (a weak type): names, shapes, sizes, len(), math results."""
+        if isinstance(node, ast.Name) or getattr(node, "_fj_weak", False):
             return True
         if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Attribute) and node.value.attr == "shape":
             return True
@@ -148,8 +154,11 @@ class _Twin(ast.NodeTransformer):
         if getattr(obj, "__module__", None) == "math" and callable(obj) and \
                 getattr(obj, "__name__", "") not in ("floor", "ceil", "trunc", "isnan", "isinf", "isfinite",
                                                      "factorial", "gcd", "comb", "perm", "isqrt"):
-            # math functions return Python floats (float64) even for float32 arguments; Numba keeps float32
-            return ast.Call(ast.Attribute(ast.Name("np", ast.Load()), "float64", ast.Load()), [node], [])
+            # math functions return Python floats (float64) even for float32 arguments; Numba keeps float32.
+            # A Python float is weak: next to a float32 value it becomes float32 (marked for visit_BinOp).
+            call = ast.Call(ast.Attribute(ast.Name("np", ast.Load()), "float64", ast.Load()), [node], [])
+            call._fj_weak = True
+            return call
         try:
             is_ufunc = isinstance(obj, np.ufunc)
             value_pos = _VALUE_FUNCS.get(obj) if is_ufunc or obj in _VALUE_FUNCS else None
@@ -180,9 +189,22 @@ class _Twin(ast.NodeTransformer):
         return node
 
 
-def float32_twin(fdef, namespace, names=None):
-    """A copy of ``fdef`` with dtype-preserving casts (see module docstring)."""
+def float32_twin(fdef, namespace, names=None, returns=None):
+    """A copy of ``fdef`` with dtype-preserving casts (see module docstring).
+
+    ``returns="jvp"``: the function returns ``(primal, tangent)``; the tangent
+    is cast to the primal's dtype.  ``returns="vector"``: it returns
+    ``(primal, (tangent_0, ..., tangent_K-1))``.
+    """
     fdef = copy.deepcopy(fdef)
+    if returns is not None:
+        for node in ast.walk(fdef):
+            if isinstance(node, ast.Return) and isinstance(node.value, ast.Tuple) and len(node.value.elts) == 2:
+                p, t = node.value.elts
+                if returns == "jvp":
+                    node.value.elts[1] = _fj("match_dtype", [t, copy.deepcopy(p)])
+                elif returns == "vector" and isinstance(t, ast.Tuple):
+                    t.elts = [_fj("match_dtype", [tk, copy.deepcopy(p)]) for tk in t.elts]
     taken = {n.id for n in ast.walk(fdef) if isinstance(n, ast.Name)} | {a.arg for a in ast.walk(fdef)
                                                                         if isinstance(a, ast.arg)}
     names = names or NameGen(taken)

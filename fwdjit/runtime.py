@@ -77,7 +77,8 @@ def lit(c, like):
 @overload(lit)
 def _ov_lit(c, like):
     fd = _float_dtype(like)
-    if fd is not None and isinstance(c, (types.Float, types.Integer, types.Boolean)):
+    # only toward a narrower float: a Python scalar next to float32 becomes float32; nothing is widened
+    if fd is not None and fd.bitwidth < 64 and isinstance(c, (types.Float, types.Integer, types.Boolean)):
         return lambda c, like: fd(c)
     return lambda c, like: c
 
@@ -364,3 +365,26 @@ def _ov_fresh(t):
     if isinstance(t, types.Array):
         return lambda t: t.copy()
     return lambda t: t
+
+
+def match_dtype(t, p):
+    """The tangent ``t`` with the dtype of its primal ``p`` (scalars, arrays, tuples)."""
+    return t
+
+
+@overload(match_dtype)
+def _ov_match_dtype(t, p):
+    if isinstance(t, types.Float) and isinstance(p, types.Float) and t != p:
+        ty = p
+        return lambda t, p: ty(t)
+    if isinstance(t, types.Array) and isinstance(p, types.Array) and t.dtype != p.dtype \
+            and isinstance(p.dtype, types.Float):
+        dt = p.dtype
+        return lambda t, p: t.astype(dt)
+    if isinstance(t, types.BaseTuple) and isinstance(p, types.BaseTuple) and len(t) == len(p) and len(t) > 0:
+        n = len(t)
+        src = "def impl(t, p):\n    return (" + "".join(f"match_dtype(t[{i}], p[{i}]), " for i in range(n)) + ")\n"
+        ns = {"match_dtype": match_dtype}
+        exec(src, ns)
+        return ns["impl"]
+    return lambda t, p: t

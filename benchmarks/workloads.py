@@ -14,7 +14,7 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
-from tests.functions import rosenbrock, softmax_loss, mlp_loss, lorenz_rk4  # noqa: E402
+from tests.functions import rosenbrock, rosenbrock_loop, softmax_loss, mlp_loss, lorenz_rk4  # noqa: E402
 from benchmarks import handwritten as hw  # noqa: E402
 
 
@@ -54,6 +54,18 @@ def _rosenbrock(n):
         jvp_vs_primal_target=True,
         extra_handwritten={"hand-written loop": hw.rosenbrock_jvp_loop},
         jax_key="rosenbrock")
+
+
+def _rosenbrock_loop(n):
+    """The same function written as a loop over floats: fwdjit's tangent is then one fused pass."""
+    rng = np.random.default_rng(1000 + n)
+    x = rng.uniform(-2.0, 2.0, n)
+    dx = rng.standard_normal(n)
+    return Workload(
+        name=f"rosenbrock (loop form) n={n}", plain=rosenbrock_loop, primals=(x,), active=(True,),
+        tangents=(dx,), handwritten=hw.rosenbrock_jvp_loop, fd_h=1e-6, fd_rtol=1e-5,
+        jvp_vs_primal_target=True, jax_key="rosenbrock",
+        note="same function as a Python loop; hand-written reference is the fused loop")
 
 
 def _onehot(rng, batch, k, dtype):
@@ -115,4 +127,5 @@ def _lorenz(n_steps=10000):
 
 def all_workloads(quick=False):
     return [_rosenbrock(10), _rosenbrock(1000), _rosenbrock(100000),
+            _rosenbrock_loop(1000), _rosenbrock_loop(100000),
             _softmax(), _mlp(), _lorenz()]

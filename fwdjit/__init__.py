@@ -41,3 +41,11 @@ fwdjit.UnsupportedCall = UnsupportedCall
 
 __all__ = ["fwdjit", "jvp", "defjvp", "jacfwd", "grad", "hvp", "hessian", "FwdjitFunction", "FwdjitError", "TransformError", "UnsupportedSyntax",
            "UnsupportedCall", "TangentError", "TangentMismatch", "get_fwdjit", "__version__"]
+
+from .forward import forward_grad, forward_grad_function  # noqa: E402
+from .train import SGD, Adam, Momentum, TrainResult, train  # noqa: E402
+
+fwdjit.forward_grad = forward_grad
+fwdjit.forward_grad_function = forward_grad_function
+fwdjit.train = train
+__all__ += ["forward_grad", "forward_grad_function", "train", "TrainResult", "SGD", "Momentum", "Adam"]

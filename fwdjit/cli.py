@@ -35,7 +35,9 @@ def main(argv=None):
     show.add_argument("--primal", action="store_true", help="print the compiled primal source instead")
     cache = sub.add_parser("cache", help="show or clear the cache of generated code")
     cache.add_argument("action", choices=["info", "clear"])
-    sub.add_parser("demo", help="train the MLP on embedded MNIST with forward gradients")
+    demo = sub.add_parser("demo", help="train the MLP on embedded MNIST with forward gradients "
+                                       "(options: python -m fwdjit demo --help)", add_help=False)
+    demo.add_argument("demo_args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
 
     if args.cmd == "show":
@@ -71,7 +73,7 @@ def main(argv=None):
         return 0
     if args.cmd == "demo":
         from .demo import main as demo_main
-        return demo_main()
+        return demo_main(args.demo_args)
     return 0
 
 

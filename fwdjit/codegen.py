@@ -45,6 +45,9 @@ def cache_dir() -> Path:
 
 
 _FINGERPRINT = None
+# modules that generate no code: editing them must not recompile everything
+_NOT_CODEGEN = {"__init__.py", "__main__.py", "cli.py", "demo.py", "testing.py", "models.py", "backprop.py",
+                "derivatives.py"}
 
 
 def fingerprint() -> str:
@@ -54,6 +57,8 @@ def fingerprint() -> str:
         h = hashlib.sha256()
         here = Path(__file__).parent
         for p in sorted(here.glob("*.py")):
+            if p.name in _NOT_CODEGEN:
+                continue
             h.update(p.name.encode())
             h.update(p.read_bytes())
         h.update(f"numba={numba.__version__};numpy={np.__version__};py={sys.version}".encode())

@@ -669,7 +669,13 @@ def defjvp(func, *partials):
     if not partials:
         raise FwdjitError("defjvp needs one partial per argument (None for non-differentiable ones)")
     from numba.core.dispatcher import Dispatcher
-    compiled = func if isinstance(func, Dispatcher) else numba.njit(func)
+    if isinstance(func, Dispatcher):
+        compiled = func
+    else:
+        try:   # compiled by fwdjit's primal path: NumPy's dtype rules for float32 (a plain njit would not)
+            compiled = FwdjitFunction(func).primal_function
+        except FwdjitError:
+            compiled = numba.njit(func)
     jitted = [None if p is None else (p if isinstance(p, Dispatcher) else numba.njit(p)) for p in partials]
 
     def fn(c):

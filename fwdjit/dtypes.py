@@ -34,7 +34,7 @@ from .normalize import NameGen
 _REDUCTIONS = {np.sum, np.mean, np.dot, np.vdot, np.prod, np.trace, np.max, np.min, np.amax, np.amin,
                np.linalg.norm}
 _REDUCTION_METHODS = {"sum", "mean", "dot", "prod", "max", "min", "trace"}
-_VALUE_FUNCS = {np.where: (1, 2), np.clip: (0, 1, 2)}
+_VALUE_FUNCS = {np.where: (1, 2), np.clip: (0, 1, 2), min: (0, 1, 2, 3, 4, 5), max: (0, 1, 2, 3, 4, 5)}
 
 
 def _is_num(node):
@@ -102,6 +102,8 @@ class _Twin(ast.NodeTransformer):
 
     def visit_BinOp(self, node):
         self.generic_visit(node)
+        # arithmetic of Python scalars stays a (weak) Python scalar: an enclosing operation treats it so
+        weak = all((_is_num(o) or self._int_like(o)) for o in (node.left, node.right))
         if _is_num(node.left) and not _is_num(node.right):
             partner = self._atomize(node.right)
             if partner is not None:
@@ -129,6 +131,8 @@ class _Twin(ast.NodeTransformer):
                 if partner is not None:
                     setattr(node, other, partner)
                     setattr(node, side, _fj("lit", [operand, copy.deepcopy(partner)]))
+        if weak and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Mod, ast.Pow, ast.FloorDiv)):
+            node._fj_weak = True
         return node
 
     def _int_like(self, node):
@@ -139,7 +143,13 @@ class _Twin(ast.NodeTransformer):
             return True
         if isinstance(node, ast.Attribute) and node.attr in ("size", "ndim"):
             return True
-        return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("len", "int")
+        if isinstance(node, ast.Call):
+            if isinstance(node.func, ast.Name) and node.func.id in ("len", "int"):
+                return True
+            obj = _resolve(node.func, self.ns)
+            return getattr(obj, "__module__", None) == "math" and getattr(obj, "__name__", "") in (
+                "floor", "ceil", "trunc")               # Python ints
+        return False
 
     def visit_Call(self, node):
         self.generic_visit(node)
@@ -169,6 +179,8 @@ class _Twin(ast.NodeTransformer):
             value_pos = tuple(range(len(node.args)))
         if value_pos is None and not reduction:
             return node
+        if obj in (min, max):
+            value_pos = tuple(range(len(node.args)))
         if value_pos:
             ref = None
             for i in value_pos:
@@ -209,6 +221,7 @@ def float32_twin(fdef, namespace, names=None, returns=None):
                                                                         if isinstance(a, ast.arg)}
     names = names or NameGen(taken)
     tw = _Twin(namespace, names)
+    tw.params = [a.arg for a in fdef.args.args]
     fdef.body = _block(fdef.body, tw)
     return ast.fix_missing_locations(fdef)
 
@@ -229,9 +242,18 @@ def _block(stmts, tw):
         elif isinstance(s, (ast.Assign, ast.AugAssign, ast.Return, ast.Expr)):
             tw.pre = []
             if isinstance(s, ast.Assign):
-                s.value = tw.visit(s.value)
+                if len(s.targets) == 1 and isinstance(s.targets[0], ast.Name) and isinstance(s.value, ast.Constant) \
+                        and isinstance(s.value.value, float) and tw.params:
+                    # acc = 0.0: a Python float, which NumPy keeps weak; accumulated with float32 data it
+                    # stays float32.  Start it in float32 when an argument is float32 (fj.lit_args).
+                    s.value = _fj("lit_args", [s.value, ast.Tuple([ast.Name(p, ast.Load()) for p in tw.params],
+                                                                   ast.Load())])
+                else:
+                    s.value = tw.visit(s.value)
             elif isinstance(s, ast.AugAssign):
                 s.value = tw.visit(s.value)
+                if (_is_num(s.value) or tw._int_like(s.value)) and isinstance(s.target, ast.Name):
+                    s.value = _fj("lit", [s.value, ast.Name(s.target.id, ast.Load())])
             elif s.value is not None:
                 s.value = tw.visit(s.value)
             out.extend(tw.pre)

@@ -595,7 +595,8 @@ def _register_runtime_rules():
                                 "write the product as a loop so fwdjit can differentiate it twice")
 
     RULES[rt.zero] = zero_rule("zero")
-    RULES[rt.lit] = zero_rule("lit")
+    RULES[rt.lit] = linear(0)          # a cast of its first argument (constant when that is a literal)
+    RULES[rt.lit_args] = zero_rule("lit_args")
     RULES[rt.select] = Rule(_select_rt, nondiff={0})
     RULES[rt.pow_dexp] = Rule(_pow_dexp_rt)
     RULES[rt.pick_flat] = linear(0)

@@ -83,6 +83,19 @@ def _ov_lit(c, like):
     return lambda c, like: c
 
 
+def lit_args(c, args):
+    """The Python float ``c`` as float32 when any of ``args`` (the function's arguments) is float32."""
+    return c
+
+
+@overload(lit_args)
+def _ov_lit_args(c, args):
+    tys = args.types if isinstance(args, types.BaseTuple) else (args,)
+    if has_float32(*tys):
+        return lambda c, args: np.float32(c)
+    return lambda c, args: c
+
+
 # ----------------------------------------------------------------- like ---
 def like(value, ref):
     """Cast a float scalar ``value`` to the float dtype of ``ref`` (scalars only).

@@ -293,7 +293,7 @@ def np_arctan2(y, x):
 
 
 def np_hyperbolic(x):
-    return np.sinh(x) - np.cosh(x) * np.tanh(x)
+    return np.sinh(x) * 0.5 - np.cosh(x) + np.tanh(x) * 2.0
 
 
 def np_exp_log(x):

@@ -12,26 +12,58 @@ For every corpus function and both float64 and float32 example inputs:
   separately and for all of them together (float64: rel. error <= 1e-8
   against an 8th-order finite-difference reference; float32: <= 2e-3), and
   every output tangent has the dtype/shape of the JVP's primal output.
+  The arguments not being checked get zero tangents (one compiled
+  specialization per function and dtype); ``test_jvp_none_tangents`` repeats
+  the check with ``None`` tangents on a subset of functions.
 
 Each function is compiled once per test session (one ``fwdjit`` object per
-corpus entry shared by the tests).
+corpus entry shared by the tests).  Compilation dominates the run time: the
+float32 variants of most functions, the None-tangent variants and the
+``fwdjit.jvp(plain_function)`` tests are marked ``slow``.
 """
-import os
-import sys
-
 import numpy as np
 import pytest
 
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
+import functions as F
+from fwdjit import fwdjit
+from fwdjit.testing import check_jvp
 
-import functions as F  # noqa: E402
-from fwdjit import fwdjit  # noqa: E402
-from fwdjit.testing import check_jvp  # noqa: E402
+# float32 variants run by default for these (benchmark workloads, float
+# literals mixed with float32 arrays); the other float32 variants are marked
+# slow (deselect with -m "not slow").
+F32_FAST = {"rosenbrock", "softmax_loss", "mlp_loss", "lorenz_rk4", "relu_literal", "sigmoid",
+            "scalar_f32_literals", "np_power_scalar", "scalar_np_scalars", "red_sum_mean",
+            "la_matmul", "scalar_int_valued", "loop_if_elif", "idx_2d_aug", "call_helper_tuple",
+            "tuple_out", "red_zero_d", "create_arange_linspace", "logistic_loss",
+            "attention_scores"}
 
-DTYPES = [pytest.param(np.float64, id="f64"), pytest.param(np.float32, id="f32")]
-CASES = [pytest.param(c, id=c.name) for c in F.CORPUS]
+
+def _variants(cases):
+    out = []
+    for c in cases:
+        out.append(pytest.param(c, np.float64, id=c.name + "-f64"))
+        marks = () if c.name in F32_FAST else (pytest.mark.slow,)
+        out.append(pytest.param(c, np.float32, id=c.name + "-f32", marks=marks))
+    return out
+
+
+VARIANTS = _variants(F.CORPUS)
+
+# Output dtypes where compiled code cannot follow NumPy (documented in README, "float32"):
+# Numba types float32_array * int64_array as float32, NumPy as float64.
+KNOWN_DTYPE_DIFFERENCES = {("sort_weighted", "float32"): "Numba keeps float32 for float32 array * int64 array"}
+
+
+def _dtype_variants(cases):
+    out = []
+    for p in _variants(cases):
+        case, dtype = p.values
+        reason = KNOWN_DTYPE_DIFFERENCES.get((case.name, np.dtype(dtype).name))
+        if reason:
+            p = pytest.param(case, dtype, id=p.id, marks=tuple(p.marks) + (pytest.mark.xfail(strict=True,
+                                                                                              reason=reason),))
+        out.append(p)
+    return out
 
 _COMPILED = {}
 
@@ -90,8 +122,7 @@ def _assert_close(got, want, dtype, what):
                 % (what, path, k, g[k], w[k], abs(g[k] - w[k]), scale, rtol))
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case,dtype", VARIANTS)
 def test_primal(case, dtype):
     args = case.args(dtype)
     plain_args = _copy(args)
@@ -104,8 +135,7 @@ def test_primal(case, dtype):
                       "%s(%s) mutated argument %d" % (case.name, np.dtype(dtype).name, i))
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case,dtype", _dtype_variants(F.CORPUS))
 def test_primal_dtype(case, dtype):
     args = case.args(dtype)
     want = case.fn(*_copy(args))
@@ -119,19 +149,39 @@ def test_primal_dtype(case, dtype):
                                type(g).__name__, _dtype(w), np.shape(w), type(w).__name__))
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case,dtype", VARIANTS)
 def test_jvp(case, dtype):
     args = case.args(dtype)
     # dtype agreement with NumPy is test_primal_dtype's job; check_jvp still
     # checks that tangents have the dtype/shape of fwdjit's primal output.
-    check_jvp(compiled(case), args, check_dtype=False)
+    # The arguments not being checked get zero tangents, so that one compiled
+    # specialization serves all the checks (compile time dominates);
+    # test_jvp_none_tangents covers None tangents.
+    check_jvp(compiled(case), args, check_dtype=False, inactive="zeros")
+
+
+# Functions with several differentiable arguments, checked with None tangents
+# for the arguments not being checked (one specialization per argument).
+NONE_CASES = [pytest.param(F.CASES[n], id=n) for n in (
+    "rosenbrock", "softmax_loss", "lorenz_rk4", "scalar_pow_active", "scalar_floordiv_mod",
+    "math_atan2_hypot", "np_power_arrays", "np_power_scalar", "np_where",
+    "red_dot_vdot", "red_zero_d", "la_matvec", "idx_view_write", "idx_view_write_arg",
+    "idx_aug_arr", "aug_arg_inplace", "call_helper_inplace", "call_helper_affine",
+    "tuple_arg", "tuple_out", "heat_step", "huber", "van_der_pol_rk2", "polyval_matrix")]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("case", NONE_CASES)
+def test_jvp_none_tangents(case, dtype):
+    check_jvp(compiled(case), case.args(dtype), check_dtype=False, inactive="none")
 
 
 BENCH = [pytest.param(F.CASES[n], id=n)
          for n in ("rosenbrock", "softmax_loss", "mlp_loss", "lorenz_rk4")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", BENCH)
 def test_jvp_of_plain_function(case):
     """``fwdjit.jvp(plain_function, ...)`` (the undecorated entry point)."""

@@ -6,18 +6,10 @@ either exact, a different numerical reference, or deliberately wrong.  The
 tests at the end use the real compiler (``defjvp`` rules that are off by a
 factor) and are skipped if it cannot be imported.
 """
-import math
-import os
-import sys
-
 import numpy as np
 import pytest
 
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
-
-from fwdjit.testing import (  # noqa: E402
+from fwdjit.testing import (
     DEFAULT_TOLERANCES,
     JVPMismatch,
     UnreliableReference,
@@ -25,7 +17,7 @@ from fwdjit.testing import (  # noqa: E402
     numerical_jvp,
     random_tangents,
 )
-import functions as F  # noqa: E402
+import functions as F
 
 
 # ---------------------------------------------------------------------------
@@ -567,3 +559,67 @@ def test_defjvp_rule_correct_and_off_by_factor():
     msg = str(ei.value)
     assert "_use_myfun_bad" in msg and "'x' (index 0)" in msg
     assert "rel error: 1.000e-01" in msg
+
+
+def test_inactive_zeros():
+    calls = []
+
+    def jvp(primals, tangents):
+        calls.append(tuple(None if t is None else bool(np.any(np.asarray(t) != 0))
+                           for t in tangents))
+        return _jvp_poly(primals, tangents)
+    check_jvp(Exact(_f_poly, jvp), (_X, _X + 1.0, 2), inactive="zeros")
+    assert calls == [(True, False, None), (False, True, None), (True, True, None)]
+    with pytest.raises(ValueError):
+        check_jvp(Exact(_f_poly, jvp), (_X, _X + 1.0, 2), inactive="bogus")
+
+
+def test_tangents_are_copied_for_mutating_jvp():
+    def f(x):
+        x *= 2.0
+        return x
+
+    def jvp(primals, tangents):
+        (x,), (dx,) = primals, tangents
+        x *= 2.0
+        dx *= 2.0          # the tangent of a mutated argument is mutated too
+        return x, dx
+    t = np.ones(3)
+    check_jvp(Exact(f, jvp), (np.ones(3),), tangents=(t,))
+    np.testing.assert_array_equal(t, np.ones(3))
+
+
+def softclip(x):
+    return x / (1.0 + np.abs(x))
+
+
+def softclip_partial(g, ans, x):
+    return g / (1.0 + np.abs(x)) ** 2
+
+
+def softclip_partial_bad(g, ans, x):
+    return g / (1.0 + np.abs(x))
+
+
+def softclip2(x):
+    return x / (1.0 + np.abs(x))
+
+
+def _uses_softclip(x, s):
+    return softclip(s * x)
+
+
+def _uses_softclip2(x, s):
+    return softclip2(s * x)
+
+
+def test_module_docstring_defjvp_example():
+    """The example in fwdjit.testing's docstring works as written."""
+    fwdjit = _compiler()
+    fwdjit.defjvp(softclip, softclip_partial)
+    fwdjit.defjvp(softclip2, softclip_partial_bad)
+    x = np.array([0.5, -2.0, 3.0])
+    check_jvp(fwdjit(_uses_softclip), (x, 1.5))
+    check_jvp(fwdjit(_uses_softclip), (x.astype(np.float32), np.float32(1.5)))
+    with pytest.raises(JVPMismatch, match="_uses_softclip2"):
+        check_jvp(fwdjit(_uses_softclip2), (x, 1.5))

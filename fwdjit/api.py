@@ -125,7 +125,8 @@ class FwdjitFunction:
             if isinstance(v, FwdjitFunction):
                 ns[k] = v.primal_function_internal()
         returns = "jvp" if kind.startswith("jvp") else "vector" if kind.startswith("vector") else None
-        fdef32 = float32_twin(fdef32, {**ns, "np": np, "fj": None}, returns=returns)
+        from . import runtime as _runtime
+        fdef32 = float32_twin(fdef32, {**ns, "np": np, "fj": _runtime}, returns=returns)
         params = [a.arg for a in fdef.args.args]
         plist = ", ".join(params)
         pick = f"_{name}__pick"

@@ -37,6 +37,11 @@ _REDUCTION_METHODS = {"sum", "mean", "dot", "prod", "max", "min", "trace"}
 _VALUE_FUNCS = {np.where: (1, 2), np.clip: (0, 1, 2), min: (0, 1, 2, 3, 4, 5), max: (0, 1, 2, 3, 4, 5)}
 
 
+def _runtime_value_funcs():
+    from . import runtime
+    return {runtime.select: (1, 2)}     # fj.select(cond, dx, 0.0): the 0.0 takes dx's float type
+
+
 def _is_num(node):
     if isinstance(node, ast.Constant):
         return isinstance(node.value, (int, float)) and not isinstance(node.value, bool)
@@ -171,6 +176,19 @@ class _Twin(ast.NodeTransformer):
             return call
         try:
             is_ufunc = isinstance(obj, np.ufunc)
+            rt_pos = _runtime_value_funcs().get(obj)
+            if rt_pos is not None:
+                value_pos = rt_pos
+                for i in value_pos:
+                    if i < len(node.args) and not _is_num(node.args[i]):
+                        ref = self._atomize(node.args[i])
+                        if ref is not None:
+                            node.args[i] = ref
+                            for j in value_pos:
+                                if j < len(node.args) and _is_num(node.args[j]):
+                                    node.args[j] = _fj("lit", [node.args[j], copy.deepcopy(ref)])
+                        break
+                return node
             value_pos = _VALUE_FUNCS.get(obj) if is_ufunc or obj in _VALUE_FUNCS else None
             reduction = obj in _REDUCTIONS
         except TypeError:

@@ -581,10 +581,21 @@ class TangentGen:
         op = s.op
         if isinstance(op, (ast.Add, ast.Sub)):
             if v.active:
-                self.emit(ast.AugAssign(dt, copy.deepcopy(op), v.t))
+                t = v.t
+                if _is_alias_expr(t):        # dx += dx[::-1]: read through a copy, not an overlapping view
+                    t = self.fj_call("fresh", [t])
+                self.emit(ast.AugAssign(dt, copy.deepcopy(op), t))
             self.emit(ast.AugAssign(self.primal(target), copy.deepcopy(op), v.expr))
             return
         b = v.p()
+        if v.active:
+            # the tangent of e may read dx (or an alias of it): evaluate it before dx changes in place
+            de = self.fresh("_de")
+            t = v.t
+            if _is_alias_expr(t):
+                t = self.fj_call("fresh", [t])
+            self.emit(ast.Assign([ast.Name(de, ast.Store())], t))
+            v.t = ast.Name(de, ast.Load())
         if isinstance(op, ast.Mult):
             self.emit(ast.AugAssign(copy.deepcopy(dt), ast.Mult(), copy.deepcopy(b)))
             if v.active:

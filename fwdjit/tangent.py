@@ -590,7 +590,7 @@ class TangentGen:
         b = v.p()
         if v.active:
             # the tangent of e may read dx (or an alias of it): evaluate it before dx changes in place
-            de = self.fresh("_de")
+            de = self.tname(self.fresh("_e"))     # a tangent name: vector mode gives each direction its own
             t = v.t
             if _is_alias_expr(t):
                 t = self.fj_call("fresh", [t])

@@ -10,7 +10,7 @@
 from . import runtime  # noqa: F401  (registers the helpers generated code calls)
 from .api import FwdjitFunction, __version__, defjvp, get_fwdjit, jvp
 from .api import fwdjit as _fwdjit_decorator
-from .errors import (FwdjitError, TangentError, TangentMismatch, TransformError, UnsupportedCall,
+from .errors import (Float32PromotionWarning, FwdjitError, TangentError, TangentMismatch, TransformError, UnsupportedCall,
                      UnsupportedSyntax)
 
 
@@ -40,7 +40,7 @@ fwdjit.UnsupportedSyntax = UnsupportedSyntax
 fwdjit.UnsupportedCall = UnsupportedCall
 
 __all__ = ["fwdjit", "jvp", "defjvp", "jacfwd", "grad", "hvp", "hessian", "FwdjitFunction", "FwdjitError", "TransformError", "UnsupportedSyntax",
-           "UnsupportedCall", "TangentError", "TangentMismatch", "get_fwdjit", "__version__"]
+           "UnsupportedCall", "TangentError", "TangentMismatch", "Float32PromotionWarning", "get_fwdjit", "__version__"]
 
 from .forward import forward_grad, forward_grad_function  # noqa: E402
 from .train import SGD, Adam, Momentum, TrainResult, train  # noqa: E402

@@ -17,7 +17,7 @@ from . import rules as R
 from .activity import Activity
 from .codegen import HEADER, load_module
 from .dtypes import float32_twin
-from .errors import FwdjitError, TangentError, TangentMismatch, UnsupportedCall
+from .errors import Float32PromotionWarning, FwdjitError, TangentError, TangentMismatch, UnsupportedCall
 from .normalize import NameGen, normalize
 from .resolve import parse_function
 from .runtime import has_float32
@@ -37,6 +37,29 @@ def get_fwdjit(func):
         if fj is None:
             fj = FwdjitFunction(func)
         return fj
+
+
+_TWIN_WARNED = set()
+
+
+def _warn_twin_fallback(fn, tys, exc):
+    import warnings
+    key = (fn.name, tuple(str(t) for t in tys))
+    if key in _TWIN_WARNED:
+        return
+    _TWIN_WARNED.add(key)
+    first = str(exc).strip().splitlines()
+    keys = ("unify", "cannot be determined", "same dtype", "not supported", "Unknown attribute", "Invalid use")
+    why = next((ln.strip() for ln in first if any(k in ln for k in keys)), None)
+    if why is None:
+        deepest = [ln.split("TypingError:", 1)[1].strip() for ln in first if "TypingError:" in ln]
+        why = next((d for d in reversed(deepest) if d and not d.startswith("Failed in")), first[0] if first else "")
+    warnings.warn_explicit(
+        f"{fn.name}: the float32-preserving version (NumPy 2 dtype rules) does not type in Numba for "
+        f"({', '.join(str(t) for t in tys)}): {why}. Using Numba's own rules instead, as numba.njit does: "
+        f"values are the same, but float32 results may come back as float64. Cast explicitly "
+        f"(np.float32(...)) where a variable changes dtype to keep float32.",
+        Float32PromotionWarning, fn.info.filename, fn.info.tree.lineno)
 
 
 class FwdjitFunction:
@@ -144,13 +167,25 @@ class FwdjitFunction:
         ns[pick] = stub
         mod, key, path = load_module(stem, text, ns, extra)
         plain, twin = getattr(mod, name), getattr(mod, name + "__f32")
+        twin_disp = numba.njit(**self._jit_options())(twin)
+        call_ns = {"twin": twin_disp}
+        exec(f"def call_twin({plist}):\n    return twin({plist})\n", call_ns)
+        call_twin = call_ns["call_twin"]
         me = self
 
         def pick_twin(*tys):
-            if has_float32(*tys):
-                me._f32_seen = True
-                return twin
-            return plain
+            if not has_float32(*tys):
+                return plain
+            try:
+                twin_disp.get_call_template(tys, {})
+            except TypingError as exc:
+                # Numba cannot type the dtype-preserving code (a variable that is float32 on one
+                # path and float64 on another, inside a loop): run Numba's own float64-promoting
+                # semantics, as numba.njit would, and say so once
+                _warn_twin_fallback(me, tys, exc)
+                return plain
+            me._f32_seen = True
+            return call_twin
         typer_ns = {"pick_twin": pick_twin}
         exec(f"def typer({plist}):\n    return pick_twin({plist})\n", typer_ns)
         overload(stub, jit_options=self._jit_options())(typer_ns["typer"])

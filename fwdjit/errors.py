@@ -73,3 +73,13 @@ class TangentMismatch(TangentError):
             what, name, expected, given = self.args
             return f"tangent for argument '{name}' has the wrong {what}: expected {expected}, given {given}"
         return " ".join(str(a) for a in self.args)
+
+
+class Float32PromotionWarning(UserWarning):
+    """A float32 call ran with Numba's float64-promoting rules: values are right, dtypes may be float64.
+
+    fwdjit compiles float32 calls with NumPy 2's dtype rules (``np.float32(1) * 2.0``
+    stays float32).  Where Numba cannot type that version (a variable that is float32
+    on one path and float64 on another inside a loop), it falls back to the rules
+    ``numba.njit`` uses and warns once per function and signature.
+    """

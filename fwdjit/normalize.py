@@ -61,8 +61,48 @@ def _loc(new, old):
     return ast.copy_location(new, old)
 
 
+_CONST_NODES = (ast.Constant, ast.Compare, ast.BoolOp, ast.UnaryOp, ast.BinOp, ast.cmpop, ast.boolop,
+                ast.unaryop, ast.operator, ast.expr_context)
+
+
+def _const_truth(test):
+    """True/False when ``test`` is made of literals only (``0.5 <= 0.25``), else None."""
+    if not all(isinstance(n, _CONST_NODES) for n in ast.walk(test)):
+        return None
+    try:
+        value = eval(compile(ast.fix_missing_locations(ast.Expression(copy.deepcopy(test))), "<const>", "eval"),
+                     {"__builtins__": {}})
+    except Exception:
+        return None
+    return bool(value) if isinstance(value, (bool, int, float)) else None
+
+
+class _FoldConstantTests(ast.NodeTransformer):
+    """``if``s and conditional expressions whose test is made of literals keep only the branch taken.
+
+    Python would take the same branch every time; keeping the dead one only gives
+    Numba a variable that is undefined on one path (which its type inference
+    cannot always resolve) and the reader dead tangent code.
+    """
+
+    def visit_If(self, node):
+        self.generic_visit(node)
+        truth = _const_truth(node.test)
+        if truth is None:
+            return node
+        return (node.body if truth else node.orelse) or None
+
+    def visit_IfExp(self, node):
+        self.generic_visit(node)
+        truth = _const_truth(node.test)
+        if truth is None:
+            return node
+        return node.body if truth else node.orelse
+
+
 def normalize(tree: ast.FunctionDef, names: NameGen, info=None) -> ast.FunctionDef:
     tree = copy.deepcopy(tree)
+    tree = _FoldConstantTests().visit(tree)
     tree.body = _block(tree.body, names, info)
     if not tree.body:
         tree.body = [ast.Pass()]
@@ -152,8 +192,14 @@ def _for(s, names, info):
         s.body = body or [_loc(ast.Pass(), s)]
         return [s]
 
+    # names the loop rebinds: Python keeps iterating over the object bound when the loop
+    # started, so those are read through a temporary bound before the loop
+    rebound = {n.id for st in s.body for n in ast.walk(st)
+               if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    rebound |= {n.id for n in ast.walk(s.target) if isinstance(n, ast.Name)}
+
     def as_name(expr, stem):
-        if isinstance(expr, ast.Name):
+        if isinstance(expr, ast.Name) and expr.id not in rebound:
             return expr.id
         tmp = names.fresh(stem)
         pre.append(_loc(ast.Assign(targets=[ast.Name(tmp, ast.Store())], value=expr), s))

@@ -327,3 +327,30 @@ def test_empty_and_zero_d_arrays():
         J(maxv, (np.zeros(0),), (np.zeros(0),))
     y, dy = J(sumsin, (np.array(0.5),), (np.array(1.0),))
     assert y == pytest.approx(np.sin(0.5)) and dy == pytest.approx(np.cos(0.5))
+
+
+# ------------------------------------------- float32 code Numba cannot type
+def test_float32_twin_falls_back_to_numba_rules_with_a_warning(tmp_path):
+    """A float32 call whose NumPy-2-rules version does not type runs with numba.njit's rules.
+
+    The program (fuzzer seed 161) keeps ``x`` float32 under NumPy 2 rules, then a
+    loop rebinds it to a float64: Numba cannot unify ``np.full(4, x)``.  fwdjit warns
+    once, and the primal and the JVP still agree with Python and finite differences.
+    """
+    from fwdjit import Float32PromotionWarning
+    from fwdjit.testing import check_jvp
+    from tests.fuzz import regress
+    mod = regress.load_regression(os.path.join(_ROOT, "tests", "fuzz", "regressions",
+                                               "f32_twin_untypable_fallback.py"), str(tmp_path))
+    f = fwdjit(mod.f, cache=False)
+    args = tuple(a.copy() if isinstance(a, np.ndarray) else a for a in mod.ARGS)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = f(*args)
+    want = mod.f(*tuple(a.copy() if isinstance(a, np.ndarray) else a for a in mod.ARGS))
+    msgs = [str(w.message) for w in caught if issubclass(w.category, Float32PromotionWarning)]
+    assert len(msgs) == 1 and "Cannot unify" in msgs[0] and "float32" in msgs[0], msgs
+    assert np.isclose(float(got), float(want), rtol=1e-5, atol=1e-6), (got, want)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Float32PromotionWarning)
+        regress.run_regression(mod, fj=f)

@@ -25,6 +25,13 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+def _avoid(args):
+    """The generator's known-bug avoidance set: gen.KNOWN_BUGS unless --avoid is given."""
+    if args.avoid is None:
+        return None
+    return {a for a in args.avoid.split(",") if a}
+
+
 def _worker(args):
     if ROOT not in sys.path:
         sys.path.insert(0, ROOT)
@@ -46,7 +53,7 @@ def _worker(args):
             break
         log({"start": seed})
         t0 = time.time()
-        prog = generate(seed, dtype=args.dtype)
+        prog = generate(seed, dtype=args.dtype, avoid=_avoid(args))
         prog.meta["tangents"] = list(random_tangents(tuple(prog.args), seed=seed))
         oc = check_program(prog, workdir)
         rec = {"seed": seed, "status": oc.status, "stage": oc.stage, "exc": oc.exc_type,
@@ -146,6 +153,8 @@ def main(argv=None):
     p.add_argument("--repro", type=int, metavar="SEED", help="check the program of SEED in this process")
     p.add_argument("--dtype", choices=["float32", "float64"], help="force this float dtype (default: by seed, "
                    "20%% float32)")
+    p.add_argument("--avoid", help="comma-separated known bugs the generator steers around (default: "
+                   "gen.KNOWN_BUGS; '' for none), e.g. augmul_self to reproduce seeds of older runs")
     p.add_argument("--quiet", action="store_true")
     # internal: worker mode
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -160,14 +169,14 @@ def main(argv=None):
         sys.path.insert(0, ROOT)
     if args.show is not None:
         from tests.fuzz.gen import generate
-        prog = generate(args.show, dtype=args.dtype)
+        prog = generate(args.show, dtype=args.dtype, avoid=_avoid(args))
         print(prog.source)
         print("# args:", prog.args)
         return 0
     if args.repro is not None:
         from tests.fuzz.gen import generate
         from tests.fuzz.runner import check_program
-        prog = generate(args.repro, dtype=args.dtype)
+        prog = generate(args.repro, dtype=args.dtype, avoid=_avoid(args))
         print(prog.source)
         oc = check_program(prog, tempfile.mkdtemp(prefix="fwdjit-fuzz-"))
         print(oc.status, oc.stage, oc.exc_type, oc.mask)
@@ -204,6 +213,8 @@ def main(argv=None):
                     "--shrinks-per-kind", str(args.shrinks_per_kind)]
         if args.dtype:
             cmd += ["--dtype", args.dtype]
+        if args.avoid is not None:
+            cmd += ["--avoid", args.avoid]
         if args.save_dir:
             cmd += ["--save-dir", os.path.abspath(args.save_dir)]
         if deadline:

@@ -12,6 +12,10 @@ or without the ``fj.bcast`` call, the JVP compiles.  Removing any of the
 unrelated statements (``u8 = ...``, ``u9 = ...``, ``s5, s6 = ...``) also
 makes it compile, so it is an order-dependent type inference failure that
 the ``fj.bcast(..., <int>)`` call triggers.
+
+Fixed: the trigger was the desugared ``0.5 if 0.5 <= 0.25 else u1[2]``, an ``if``
+on a constant test that left ``_t1`` undefined on the path Numba prunes.
+``normalize`` now keeps only the branch a literal test takes.
 """
 import math
 import numpy as np
@@ -36,4 +40,4 @@ def f(x, x1, v):
 ARGS = (-0.87, 0.78, np.array([0.57, -1.46, 0.21, 0.88, -1.08], dtype=np.float64), )
 TANGENTS = (1.8, 0.3, np.array([1.06, -0.27, -0.62, 0.69, 0.42], dtype=np.float64), )
 ACTIVE = ('x', 'x1', 'v')
-XFAIL = "bug: the JVP does not type in Numba ('ds10' cannot be determined) after fj.bcast(t, <int from math.floor>)"
+XFAIL = None

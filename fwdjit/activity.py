@@ -168,7 +168,11 @@ class Activity:
         if isinstance(node, ast.UnaryOp):
             a = self.expr_active(node.operand)
             return a and isinstance(node.op, (ast.USub, ast.UAdd))
-        if isinstance(node, (ast.BoolOp, ast.Compare)):
+        if isinstance(node, ast.BoolOp):
+            # ``x and y`` is one of its operands: active when an operand is (the tangent
+            # generator then refuses it, rather than giving a silent zero tangent)
+            return any([self.expr_active(c) for c in node.values])
+        if isinstance(node, ast.Compare):
             for c in ast.iter_child_nodes(node):
                 if isinstance(c, ast.expr):
                     self.expr_active(c)

@@ -456,6 +456,8 @@ class FwdjitFunction:
             exec(f"def jvp(primals, tangents, batched=False):\n"
                  f"    if batched:\n"
                  f"        return batched_jvp(primals, tangents)\n"
+                 f"    if type(primals) is not tuple and not isinstance(primals, list):\n"
+                 f"        raise count_error(primals, tangents)\n"
                  f"    try:\n"
                  f"        {unpack_p} = primals\n"
                  f"        {unpack_t} = tangents\n"
@@ -632,6 +634,10 @@ def _mismatch(p, t):
     if isinstance(p, np.ndarray):
         if not isinstance(t, np.ndarray):
             return f"expected an array of shape {p.shape} and dtype {p.dtype}, given {_describe(t)}"
+        if p.dtype.kind in "biu" and not (t.dtype == p.dtype and t.shape == p.shape):
+            return (f"the primal is an integer array ({_describe(p)}), which carries no float derivative: "
+                    f"pass None as its tangent, or pass the argument as floats (x.astype(np.float64)) "
+                    f"to differentiate through it; given {_describe(t)}")
         if t.shape != p.shape or t.dtype != p.dtype:
             return f"expected shape {p.shape} and dtype {p.dtype} (like the primal), given {_describe(t)}"
         return None

@@ -40,6 +40,11 @@ class FunctionInfo:
     params: list
     namespace: dict = field(default_factory=dict)
     source: str = ""
+    #: (node, name) of names neither local nor defined anywhere; validate() reports the first
+    #: one after the syntax checks (a nested def or ``*args`` explains its names better)
+    undefined: list = field(default_factory=list)
+    #: columns of ``tree`` are this much left of the file's (the source was dedented)
+    indent: int = 0
 
     def source_line(self, lineno):
         line = linecache.getline(self.filename, lineno)
@@ -49,6 +54,8 @@ class FunctionInfo:
         """Build a TransformError of class ``cls`` located at ``node``."""
         lineno = getattr(node, "lineno", self.tree.lineno)
         col = getattr(node, "col_offset", None)
+        if col is not None:
+            col += self.indent
         return cls(message, filename=self.filename, lineno=lineno, col=col,
                    source_line=self.source_line(lineno), hint=hint, construct=construct)
 
@@ -72,7 +79,12 @@ def parse_function(func) -> FunctionInfo:
             f"fwdjit can only transform plain Python functions, not {type(func).__name__}",
             hint="decorate a function defined with 'def'")
     src, first = _get_source(func)
+    raw = src
     src = textwrap.dedent(src)
+    # columns in the dedented source are this much left of the file's (nested definitions)
+    line_raw = next((ln for ln in raw.splitlines() if ln.strip()), "")
+    line_ded = next((ln for ln in src.splitlines() if ln.strip()), "")
+    indent = len(line_raw) - len(line_ded)
     filename = inspect.getsourcefile(func) or func.__code__.co_filename
     try:
         module = ast.parse(src)
@@ -93,7 +105,7 @@ def parse_function(func) -> FunctionInfo:
     tree.decorator_list = []
     params = [a.arg for a in tree.args.args]
     info = FunctionInfo(func=func, name=func.__name__, qualname=func.__qualname__,
-                        filename=filename, tree=tree, params=params, source=src)
+                        filename=filename, tree=tree, params=params, source=src, indent=indent)
     if isinstance(tree, ast.AsyncFunctionDef):
         raise info.error(UnsupportedSyntax, tree, "async functions are not supported",
                          construct="async def")
@@ -148,8 +160,8 @@ def _resolve_names(info: FunctionInfo):
         elif hasattr(builtins, name):
             value = getattr(builtins, name)
         else:
-            raise info.error(UnsupportedSyntax, node, f"name '{name}' is not defined",
-                             hint="define it before decorating the function", construct="undefined name")
+            info.undefined.append((node, name))
+            continue
         info.namespace[name] = value
     for name in ("len", "range", "min"):   # introduced by normalize
         if name not in locals_ and name not in info.namespace:

@@ -76,6 +76,9 @@ def validate(info):
                          hint="pass every argument explicitly (or wrap the function)", construct="default argument")
     for stmt in tree.body:
         _check_stmt(info, stmt)
+    for node, name in getattr(info, "undefined", ()):
+        raise info.error(UnsupportedSyntax, node, f"name '{name}' is not defined",
+                         hint="define it before decorating the function", construct="undefined name")
 
 
 def _err(info, node, construct, hint):

@@ -288,9 +288,6 @@ async def u_async(x):  # <- async
     return x
 
 
-BUG_NAMES = pytest.mark.xfail(strict=True, reason="bug: reported as \"name ... is not defined\" at a later "
-                              "line: names are resolved (pass 1) before validation (pass 2)")
-
 # key, function, expected error class, construct text (in the message), hint text, when ("decorate"|"jvp"),
 # jvp args for late errors
 CASES = [
@@ -309,14 +306,13 @@ CASES = [
     ("dictcomp", u_dictcomp, UnsupportedSyntax, "dict comprehension", "for loop", "decorate"),
     ("unknown-callable", u_unknown_callable, UnsupportedCall, "time", "defjvp", "decorate"),
     ("global", u_global_write, UnsupportedSyntax, "global statement", "return the value", "decorate"),
-    ("nonlocal", u_nonlocal, UnsupportedSyntax, "nonlocal statement", "return the value", "decorate",
-     pytest.mark.xfail(strict=True, reason="bug: no caret and a wrong column for code in nested functions (columns of the dedented source)")),
+    ("nonlocal", u_nonlocal, UnsupportedSyntax, "nonlocal statement", "return the value", "decorate"),
     ("mutable-global", u_mutable_global, UnsupportedSyntax, "global 'GLOBAL_LIST' is a list", "argument",
      "decorate"),
-    ("nested", u_nested, UnsupportedSyntax, "nested function", "module level", "decorate", BUG_NAMES),
-    ("varargs", u_varargs, UnsupportedSyntax, "*args", "explicitly", "decorate", BUG_NAMES),
+    ("nested", u_nested, UnsupportedSyntax, "nested function", "module level", "decorate"),
+    ("varargs", u_varargs, UnsupportedSyntax, "*args", "explicitly", "decorate"),
     ("kwargs", u_kwargs, UnsupportedSyntax, "**kwargs", "explicitly", "decorate"),
-    ("kwonly", u_kwonly, UnsupportedSyntax, "keyword-only", "explicitly", "decorate", BUG_NAMES),
+    ("kwonly", u_kwonly, UnsupportedSyntax, "keyword-only", "explicitly", "decorate"),
     ("default", u_default, UnsupportedSyntax, "default parameter values", "explicitly", "decorate"),
     ("del", u_del, UnsupportedSyntax, "del statement", "scope", "decorate"),
     ("raise", u_raise, UnsupportedSyntax, "raise statement", "validate inputs", "decorate"),
@@ -325,7 +321,7 @@ CASES = [
     ("list", u_list, UnsupportedSyntax, "list", "tuple", "decorate"),
     ("walrus", u_walrus, UnsupportedSyntax, "assignment expression (:=)", "separate line", "decorate"),
     ("attr-assign", u_attr_assign, UnsupportedSyntax, "attribute assignment", "arrays", "decorate"),
-    ("import", u_import, UnsupportedSyntax, "import inside the function", "module level", "decorate", BUG_NAMES),
+    ("import", u_import, UnsupportedSyntax, "import inside the function", "module level", "decorate"),
     ("for-else", u_for_else, UnsupportedSyntax, "else clause on a loop", "flag", "decorate"),
     ("while-else", u_while_else, UnsupportedSyntax, "else clause on a loop", "flag", "decorate"),
     ("complex", u_complex, UnsupportedSyntax, "complex number", "real-valued", "decorate"),
@@ -346,8 +342,7 @@ LATE_CASES = [
     ("attr-no-rule", u_attr_no_rule, UnsupportedSyntax, ".imag", "supported", (np.array([1.0, 2.0]),),
      (np.ones(2),)),
     ("and-or", u_andor_value, UnsupportedSyntax, "'and'/'or'", "conditional expression", (1.0, 2.0),
-     (1.0, 1.0), pytest.mark.xfail(strict=True, reason="bug: 'x and y' on floats is treated as inactive: "
-                                                          "jvp silently returns a zero tangent")),
+     (1.0, 1.0)),
     ("recursion", u_recursion, UnsupportedSyntax, "recursive", "loop", (1.0, 3), (1.0, None)),
     ("axis-max", u_axis_max, UnsupportedCall, "axis argument", "reduce over the whole array",
      (np.ones((2, 2)),), (np.ones((2, 2)),)),
@@ -453,8 +448,6 @@ def test_wrong_tangent_count(jt):
     assert "3" in m and "1" in m and "j_target(x, W, n)" in m, m
 
 
-@pytest.mark.xfail(strict=True, reason="bug: an array passed as primals is unpacked element by element; "
-                                      "the message is about argument 'x' being a float, not about the tuple")
 def test_primals_not_a_tuple(jt):
     f, x, W = jt
     with pytest.raises(TangentError) as info:

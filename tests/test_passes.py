@@ -45,11 +45,13 @@ def test_resolve_rejects_closure_over_mutable_state():
         parse_function(f)
 
 
-def test_resolve_rejects_undefined_names():
+def test_resolve_records_undefined_names_and_validate_rejects_them():
     def f(x):
         return x * not_defined_anywhere  # noqa: F821
-    with pytest.raises(UnsupportedSyntax, match="not defined"):
-        parse_function(f)
+    info = parse_function(f)
+    assert [name for _, name in info.undefined] == ["not_defined_anywhere"]
+    with pytest.raises(UnsupportedSyntax, match="not_defined_anywhere' is not defined"):
+        validate(info)
 
 
 # -------------------------------------------------------------- validate

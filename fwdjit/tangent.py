@@ -568,7 +568,8 @@ class TangentGen:
         target = s.target
         root = target.id if isinstance(target, ast.Name) else root_name(target)
         if root not in self.active:
-            self.emit(ast.AugAssign(self.primal(target), copy.deepcopy(s.op), self.primal(s.value)))
+            self.emit(ast.AugAssign(self.primal(target), copy.deepcopy(s.op),
+                                    buffered_rhs(target, self.primal(s.value))))
             return
         v = self.expr(s.value)
         if isinstance(target, ast.Name):
@@ -585,7 +586,7 @@ class TangentGen:
                 if _is_alias_expr(t):        # dx += dx[::-1]: read through a copy, not an overlapping view
                     t = self.fj_call("fresh", [t])
                 self.emit(ast.AugAssign(dt, copy.deepcopy(op), t))
-            self.emit(ast.AugAssign(self.primal(target), copy.deepcopy(op), v.expr))
+            self.emit(ast.AugAssign(self.primal(target), copy.deepcopy(op), buffered_rhs(target, v.expr)))
             return
         b = v.p()
         if v.active:
@@ -605,7 +606,7 @@ class TangentGen:
                 self.emit(ast.AugAssign(copy.deepcopy(dt), ast.Sub(),
                                         ast.BinOp(ast.BinOp(tload, ast.Div(), copy.deepcopy(b)), ast.Mult(), v.t)))
             self.emit(ast.AugAssign(copy.deepcopy(dt), ast.Div(), copy.deepcopy(b)))
-        self.emit(ast.AugAssign(self.primal(target), copy.deepcopy(op), b))
+        self.emit(ast.AugAssign(self.primal(target), copy.deepcopy(op), buffered_rhs(target, b)))
 
     def st_Return(self, s):
         if s.value is None:
@@ -643,10 +644,15 @@ class _MethodCall(R.RuleCall):
 
 
 class _PrimalRewriter(ast.NodeTransformer):
-    """Point calls to user functions at their compiled primal."""
+    """Point calls to user functions at their compiled primal (and buffer overlapping in-place updates)."""
 
     def __init__(self, gen):
         self.gen = gen
+
+    def visit_AugAssign(self, node):
+        self.generic_visit(node)
+        node.value = buffered_rhs(node.target, node.value)
+        return node
 
     def visit_Call(self, node):
         self.generic_visit(node)
@@ -662,6 +668,11 @@ class _PrimalRewriter(ast.NodeTransformer):
         return node
 
 
+#: NumPy functions and methods that may return a view of their (first) argument
+_VIEW_FUNCS = frozenset({"flip", "fliplr", "flipud", "transpose", "reshape", "ravel", "squeeze", "swapaxes",
+                         "moveaxis", "diagonal", "asarray", "view", "atleast_1d", "atleast_2d", "atleast_3d"})
+
+
 def _is_alias_expr(node):
     """An expression that may share memory with an existing array (a name, a view, a bcast no-op)."""
     if isinstance(node, ast.Name):
@@ -671,9 +682,41 @@ def _is_alias_expr(node):
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
         if node.func.attr == "bcast" and node.args:
             return _is_alias_expr(node.args[0])
-        if node.func.attr in ("reshape", "ravel", "transpose", "view", "squeeze"):
-            return _is_alias_expr(node.func.value)
+        if node.func.attr in _VIEW_FUNCS:
+            if isinstance(node.func.value, ast.Name) and node.func.value.id == "np":
+                return bool(node.args) and _is_alias_expr(node.args[0])     # np.flip(x)
+            return _is_alias_expr(node.func.value)                          # x.reshape(...)
     return False
+
+
+def _mentions(node, name):
+    return any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(node))
+
+
+def _partial_view_of(node, root):
+    """Whether ``node`` may be a *shifted or reordered* view of the array ``root``.
+
+    ``u[1:] += u[:-1]`` and ``u += np.flip(u)``: NumPy computes the right-hand side
+    as if copied first, Numba updates element by element through the view.  A
+    plain name or an index without slices (``u``, ``A[j]``) meets the target
+    element for element or not at all, so it needs no copy.
+    """
+    if isinstance(node, ast.Subscript):
+        sliced = any(isinstance(n, ast.Slice) for n in ast.walk(node.slice))
+        return (sliced and _mentions(node.value, root)) or _partial_view_of(node.value, root)
+    if isinstance(node, ast.Attribute):
+        return node.attr == "T" and _mentions(node.value, root)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _VIEW_FUNCS:
+        return any(_mentions(a, root) for a in [node.func.value] + list(node.args))
+    return False
+
+
+def buffered_rhs(target, value):
+    """``value`` read through a copy when it may be a partial view of the in-place ``target``."""
+    root = target.id if isinstance(target, ast.Name) else root_name(target)
+    if root is not None and _partial_view_of(value, root):
+        return ast.Call(ast.Attribute(ast.Name("fj", ast.Load()), "fresh", ast.Load()), [value], [])
+    return value
 
 
 def _all_names(tree):

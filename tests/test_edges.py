@@ -352,3 +352,47 @@ def test_float32_twin_falls_back_to_numba_rules_with_a_warning(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Float32PromotionWarning)
         regress.run_regression(mod, fj=f)
+
+
+# -------------------------------------------- in-place updates through overlapping views
+def ov_shift_add(u):
+    u[1:] += u[:-1]
+    return u * 1.0
+
+
+def ov_flip_add(u):
+    u += np.flip(u)
+    return u * 1.0
+
+
+def ov_shift_mul(u, x):
+    w = u * x
+    w[1:] *= w[:-1]
+    return w
+
+
+def ov_reverse_div(u):
+    u[::2] /= 1.0 + u[::-2] ** 2
+    return np.sum(u * u)
+
+
+def ov_transpose_sub(A):
+    A -= A.T
+    return A * 1.0
+
+
+@pytest.mark.parametrize("fn,args", [
+    (ov_shift_add, (np.array([0.5, -1.0, 2.0, 0.25]),)),
+    (ov_flip_add, (np.array([0.5, -1.0, 2.0, 0.25, 3.0]),)),
+    (ov_shift_mul, (np.array([0.5, -1.5, 2.0, 0.75]), 1.3)),
+    (ov_reverse_div, (np.array([0.5, -1.0, 2.0, 0.25, 1.5]),)),
+    (ov_transpose_sub, (np.arange(9.0).reshape(3, 3) ** 0.5,)),
+], ids=lambda v: getattr(v, "__name__", ""))
+def test_in_place_update_through_an_overlapping_view_follows_numpy(fn, args):
+    """NumPy reads the right-hand side as if copied first; Numba alone would not (the primal and the JVP agree with NumPy)."""
+    from fwdjit.testing import check_jvp
+    copy = lambda a: tuple(x.copy() if isinstance(x, np.ndarray) else x for x in a)  # noqa: E731
+    want = fn(*copy(args))
+    got = fwdjit(fn)(*copy(args))
+    np.testing.assert_allclose(got, want, rtol=1e-13)
+    check_jvp(fwdjit(fn), copy(args))

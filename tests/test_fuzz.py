@@ -166,3 +166,34 @@ def test_fuzz_bounded(tmp_path):
     assert not fixed, f"known-failing seeds now pass (update KNOWN_FAILING_SEEDS): {fixed}"
     assert summary["programs"] >= min(count, 10), "the bounded run checked too few programs"
     assert summary["by_status"].get("ok", 0) >= 0.8 * summary["programs"]
+
+
+def test_kink_within_step_tells_a_kink_from_a_wrong_tangent():
+    """A kink nearer than any central-difference step is excused only when fwdjit matches one side."""
+    from tests.fuzz.runner import _kink_within_step
+
+    class F:
+        def __init__(self, scale):
+            self.scale = scale
+
+        @staticmethod
+        def py_func(x, v):
+            return x / min(v[1], 0.3)
+
+        def jvp(self, p, t):        # v[1] = 0.30000001 > 0.3: min is the constant, dv does not count
+            return p[0] / 0.3, self.scale * t[0] / 0.3
+
+    args = (0.58, np.array([0.46, 0.30000001192092896, -1.48]))
+    tans = (-0.71, np.array([0.01, 0.64, -0.55]))
+    assert _kink_within_step(F(1.0), args, tans)
+    assert not _kink_within_step(F(1.01), args, tans)          # wrong by 1%: not excused
+
+    class Smooth(F):
+        @staticmethod
+        def py_func(x, v):
+            return x * v[1]
+
+        def jvp(self, p, t):
+            return p[0] * p[1][1], self.scale * (t[0] * p[1][1] + p[0] * t[1][1])
+
+    assert not _kink_within_step(Smooth(1.0), args, tans)      # no kink: the sides agree

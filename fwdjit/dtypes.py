@@ -125,10 +125,13 @@ class _Twin(ast.NodeTransformer):
             left_weak, right_weak = self._int_like(node.left), self._int_like(node.right)
             if left_weak and right_weak:
                 # two names: which one holds a Python scalar is known only to Numba's typing;
-                # fj.lit casts only toward float32, so wrapping both is safe
-                a, b = node.left, node.right
-                node.left = _fj("lit", [a, copy.deepcopy(b)])
-                node.right = _fj("lit", [b, copy.deepcopy(a)])
+                # fj.lit casts only toward float32, so wrapping both is safe.  Each side is the
+                # other's reference, so compound sides are hoisted first (copying them would
+                # double the code at every level of nesting: exponential in the depth)
+                a, b = self._atomize(node.left), self._atomize(node.right)
+                if a is not None and b is not None:
+                    node.left = _fj("lit", [a, copy.deepcopy(b)])
+                    node.right = _fj("lit", [b, copy.deepcopy(a)])
             elif left_weak or right_weak:
                 side, other = ("left", "right") if left_weak else ("right", "left")
                 operand = getattr(node, side)

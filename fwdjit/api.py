@@ -179,6 +179,8 @@ class FwdjitFunction:
             try:
                 twin_disp.get_call_template(tys, {})
             except TypingError as exc:
+                if "fwdjit: " in str(exc):
+                    raise           # fwdjit's own input checks (a tangent of the wrong dtype): the user's error
                 # Numba cannot type the dtype-preserving code (a variable that is float32 on one
                 # path and float64 on another, inside a loop): run Numba's own float64-promoting
                 # semantics, as numba.njit would, and say so once

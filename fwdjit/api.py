@@ -15,7 +15,7 @@ from numba.extending import overload
 
 from . import rules as R
 from .activity import Activity
-from .codegen import HEADER, load_module
+from .codegen import HEADER, guard_cache, load_module
 from .dtypes import float32_twin
 from .errors import Float32PromotionWarning, FwdjitError, TangentError, TangentMismatch, UnsupportedCall
 from .normalize import NameGen, normalize
@@ -191,7 +191,8 @@ class FwdjitFunction:
         typer_ns = {"pick_twin": pick_twin}
         exec(f"def typer({plist}):\n    return pick_twin({plist})\n", typer_ns)
         overload(stub, jit_options=self._jit_options())(typer_ns["typer"])
-        disp = numba.njit(cache=self.options["cache"], **self._jit_options())(getattr(mod, name + "__entry"))
+        disp = guard_cache(numba.njit(cache=self.options["cache"], **self._jit_options())(
+            getattr(mod, name + "__entry")))
         disp._fwdjit_key = key
         disp._fwdjit_path = str(path)
         disp._fwdjit_plain = plain
@@ -435,7 +436,7 @@ class FwdjitFunction:
             exec(f"def typer_named({flat}):\n    return typer({flat})\n", typer_ns)
             overload(stub, jit_options=self._jit_options())(typer_ns["typer_named"])
             mod, key, path = load_module(name, text, {pick: stub}, "entry" + self.deep_key())
-            entry = numba.njit(cache=self.options["cache"], **self._jit_options())(getattr(mod, name))
+            entry = guard_cache(numba.njit(cache=self.options["cache"], **self._jit_options())(getattr(mod, name)))
             original = entry._compile_for_args
 
             def compile_for_args(*args, **kws):

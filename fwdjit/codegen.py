@@ -153,3 +153,30 @@ def cache_clear():
                 continue
         n += 1
     return n
+
+
+def guard_cache(disp):
+    """Make a corrupted Numba cache file a cache miss for ``disp``, not an error.
+
+    Numba raises from its cache loader when an index (``.nbi``) or data file
+    (``.nbc``) is damaged, or when the cached code names a generated module
+    that no longer imports.  The guarded loader clears the index instead, so
+    the function is compiled again and the cache rewritten.
+    """
+    cache = getattr(disp, "_cache", None)
+    load = getattr(cache, "load_overload", None)
+    if load is None:
+        return disp
+
+    def load_overload(sig, target_context):
+        try:
+            return load(sig, target_context)
+        except Exception:
+            try:
+                cache.flush()
+            except Exception:
+                pass
+            return None
+
+    cache.load_overload = load_overload
+    return disp

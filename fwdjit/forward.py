@@ -28,7 +28,7 @@ from numba.extending import overload
 
 from . import rng
 from .api import FwdjitFunction, __version__, get_fwdjit
-from .codegen import HEADER, load_module
+from .codegen import HEADER, guard_cache, load_module
 from .errors import FwdjitError
 
 __all__ = ["forward_grad", "forward_grad_function", "as_fwdjit", "normalize_wrt"]
@@ -234,7 +234,7 @@ def forward_grad_function(loss, wrt=0, n_directions=1, distribution="normal"):
         ns["jf"] = jf
         extra = "fwdgrad:" + getattr(jf, "_fwdjit_key", fj.deep_key())
         mod, key, _ = load_module(name, text, ns, extra)
-        disp = numba.njit(cache=True, nogil=True)(getattr(mod, name))
+        disp = guard_cache(numba.njit(cache=True, nogil=True)(getattr(mod, name)))
         disp._fwdjit_key = key
         disp._fwdjit_source = text
         _CACHE[ckey] = disp

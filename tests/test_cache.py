@@ -246,21 +246,9 @@ def _corrupt(cache, pattern, how):
     assert hit, f"no {pattern} file in the cache"
 
 
-_BUG_NUMBA_CACHE = ("bug: a corrupted Numba cache file (.nbi/.nbc) raises from numba.core.caching "
-                    "instead of being recompiled")
-
-
 @pytest.mark.parametrize("pattern,how", [
-    pytest.param(".nbi", "garbage", marks=pytest.mark.xfail(strict=True, reason=_BUG_NUMBA_CACHE)),
-    pytest.param(".nbi", "truncate", marks=pytest.mark.xfail(strict=True, reason=_BUG_NUMBA_CACHE)),
-    pytest.param(".nbc", "truncate", marks=pytest.mark.xfail(strict=True, reason=_BUG_NUMBA_CACHE)),
-    pytest.param(".nbc", "empty", marks=pytest.mark.xfail(strict=True, reason=_BUG_NUMBA_CACHE)),
-    pytest.param(".py", "truncate", marks=pytest.mark.xfail(
-        strict=True, reason="bug: a corrupted generated callee module is imported by Numba's cache "
-                            "loader (SyntaxError) before fwdjit rewrites it")),
-    pytest.param(".py", "syntax", marks=pytest.mark.xfail(
-        strict=True, reason="bug: a corrupted generated callee module is imported by Numba's cache "
-                            "loader (SyntaxError) before fwdjit rewrites it")),
+    (".nbi", "garbage"), (".nbi", "truncate"), (".nbc", "truncate"), (".nbc", "empty"),
+    (".py", "truncate"), (".py", "syntax"),
 ])
 def test_corrupted_cache_file_recompiles(tmp_path, pattern, how):
     src, cache = tmp_path / "src", tmp_path / "cache"

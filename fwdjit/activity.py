@@ -27,26 +27,40 @@ import ast
 from . import rules as R
 
 _VIEW_METHODS = {"reshape", "ravel", "transpose", "view", "squeeze", "swapaxes", "diagonal"}
+#: ``np.f(a, ...)`` that may return a view of ``a``
+_VIEW_FUNCS = _VIEW_METHODS | {"flip", "fliplr", "flipud", "moveaxis", "asarray", "atleast_1d", "atleast_2d",
+                               "atleast_3d", "broadcast_to", "expand_dims"}
+
+
+def _viewed(call):
+    """The expression a call like ``a.reshape(...)`` or ``np.flip(a)`` may be a view of, or None."""
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)):
+        return None
+    owner = call.func.value
+    if isinstance(owner, ast.Name) and owner.id == "np":
+        return call.args[0] if call.func.attr in _VIEW_FUNCS and call.args else None
+    return owner if call.func.attr in _VIEW_METHODS else None
 
 
 def root_name(node):
     """The variable an assignment target or view expression reads from."""
     while isinstance(node, (ast.Subscript, ast.Attribute)):
         node = node.value
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
-            and node.func.attr in _VIEW_METHODS:
-        return root_name(node.func.value)
+    viewed = _viewed(node)
+    if viewed is not None:
+        return root_name(viewed)
     return node.id if isinstance(node, ast.Name) else None
 
 
 def may_alias(value):
-    """The name ``value`` may be a view of (``a``, ``a[...]``, ``a.T``, ``a.reshape()``)."""
+    """The name ``value`` may be a view of (``a``, ``a[...]``, ``a.T``, ``a.reshape()``, ``np.flip(a)``)."""
     if isinstance(value, ast.Name):
         return value.id
     if isinstance(value, ast.Subscript) or (isinstance(value, ast.Attribute) and value.attr == "T"):
         return root_name(value)
-    if isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr in _VIEW_METHODS:
-        return root_name(value.func.value)
+    viewed = _viewed(value)
+    if viewed is not None:
+        return root_name(viewed)
     return None
 
 

@@ -396,3 +396,33 @@ def test_in_place_update_through_an_overlapping_view_follows_numpy(fn, args):
     got = fwdjit(fn)(*copy(args))
     np.testing.assert_allclose(got, want, rtol=1e-13)
     check_jvp(fwdjit(fn), copy(args))
+
+
+# ------------------------------------------------- writes through views made by calls
+def view_reshape_write(v, w):
+    u = np.reshape(v, (2, 3))
+    u[0] *= w[0]
+    return v * 1.0
+
+
+def view_transpose_write(v, w):
+    u = np.transpose(v)
+    u[1] += w
+    return np.sum(v * v)
+
+
+def view_flip_write(v, w):
+    u = np.flip(v)
+    u[0] = w[1] * 2.0
+    return v * 1.0
+
+
+@pytest.mark.parametrize("fn,args", [
+    (view_reshape_write, (np.arange(6.0) + 1, np.array([0.5, 2.0]))),
+    (view_transpose_write, (np.arange(6.0).reshape(2, 3) ** 0.5, np.array([0.5, 2.0]))),
+    (view_flip_write, (np.arange(4.0), np.array([0.5, 2.0]))),
+], ids=lambda v: getattr(v, "__name__", ""))
+def test_write_through_a_view_made_by_a_call_reaches_its_base(fn, args):
+    """``u = np.flip(v); u[0] = e(w)`` changes ``v``: its tangent must depend on ``w`` (was a silent zero)."""
+    from fwdjit.testing import check_jvp
+    check_jvp(fwdjit(fn), tuple(a.copy() for a in args))

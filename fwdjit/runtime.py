@@ -329,6 +329,28 @@ def _ov_check_tangents_k(x, dX, name, K):
     raise TypingError(f"fwdjit: argument '{pname}' of type {_describe(x)} cannot take a tangent; pass None for it")
 
 
+# ------------------------------------------------------- Numba workarounds --
+def blas_strides(x):
+    """``x``, or a copy of it when it is a 1-d array with a negative stride.
+
+    Numba's ``np.linalg.norm`` goes to BLAS, which returns wrong values for a
+    negative increment (``np.linalg.norm(v[::-1])`` gave 1.0 or 5e45): generated
+    code passes norms' arguments through this.
+    """
+    return x
+
+
+@overload(blas_strides)
+def _ov_blas_strides(x):
+    if isinstance(x, types.Array) and x.ndim == 1 and x.layout != "C":
+        def impl(x):
+            if x.strides[0] < 0:
+                return x.copy()
+            return x
+        return impl
+    return lambda x: x
+
+
 # ----------------------------------------------------------- broadcasting --
 def bcast(t, other):
     """The tangent ``t`` of one operand of ``a + b``, broadcast to the shape of the result.

@@ -410,7 +410,10 @@ class TangentGen:
             func = self.primal(node.func)
             if getattr(rule, "compiled", None) is not None and rule.compiled is not obj:
                 func = ast.Name(self.bind(rule.compiled, f"{getattr(obj, '__name__', 'f')}_"), ast.Load())
-            val = Val(self, lambda: ast.Call(copy.deepcopy(func), [a.expr for a in args],
+            guard = obj is np.linalg.norm and len(args) == 1 and not kw    # Numba's BLAS norm and negative strides
+            val = Val(self, lambda: ast.Call(copy.deepcopy(func),
+                                             [self.fj_call("blas_strides", [a.expr]) if guard else a.expr
+                                              for a in args],
                                              [ast.keyword(k, v.expr) for k, v in kw.items()]), node=node)
             rc = R.RuleCall(self, func, args, kw, self._result_fn(val, node, target), fam=rule.fam)
             val.t = rule.fn(rc)
@@ -659,6 +662,9 @@ class _PrimalRewriter(ast.NodeTransformer):
         if self.gen.resolver is None:
             return node
         kind, obj, rule = self.gen.resolver.classify(node)
+        if obj is np.linalg.norm and len(node.args) == 1 and not node.keywords:
+            node.args[0] = ast.Call(ast.Attribute(ast.Name("fj", ast.Load()), "blas_strides", ast.Load()),
+                                    [node.args[0]], [])
         if kind == "user":
             name = self.gen.bind(obj.primal_function_internal(), f"{obj.name}_")
             node.func = ast.Name(name, ast.Load())

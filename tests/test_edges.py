@@ -426,3 +426,22 @@ def test_write_through_a_view_made_by_a_call_reaches_its_base(fn, args):
     """``u = np.flip(v); u[0] = e(w)`` changes ``v``: its tangent must depend on ``w`` (was a silent zero)."""
     from fwdjit.testing import check_jvp
     check_jvp(fwdjit(fn), tuple(a.copy() for a in args))
+
+
+def norm_reversed(v, x):
+    return np.linalg.norm(v[::-1]) * x
+
+
+def norm_strided_back(v):
+    w = v[::-2]
+    return np.linalg.norm(w) + np.linalg.norm(v)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_norm_of_a_negative_stride_view(dtype):
+    """Numba's np.linalg.norm gives 1.0 (or 5e45) for v[::-1]; fwdjit passes such views through a copy."""
+    from fwdjit.testing import check_jvp
+    v = np.array([0.62, -0.49, 0.2, 0.86, -1.23, -1.0], dtype=dtype)
+    assert fwdjit(norm_reversed)(v, dtype(0.69)) == pytest.approx(norm_reversed(v, dtype(0.69)), rel=1e-6)
+    check_jvp(fwdjit(norm_reversed), (v, dtype(0.69)))
+    check_jvp(fwdjit(norm_strided_back), (v,))

@@ -32,7 +32,7 @@ _VIEW_FUNCS = _VIEW_METHODS | {"flip", "fliplr", "flipud", "moveaxis", "asarray"
                                "atleast_3d", "broadcast_to", "expand_dims"}
 
 
-def _viewed(call):
+def view_base(call):
     """The expression a call like ``a.reshape(...)`` or ``np.flip(a)`` may be a view of, or None."""
     if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)):
         return None
@@ -46,7 +46,7 @@ def root_name(node):
     """The variable an assignment target or view expression reads from."""
     while isinstance(node, (ast.Subscript, ast.Attribute)):
         node = node.value
-    viewed = _viewed(node)
+    viewed = view_base(node)
     if viewed is not None:
         return root_name(viewed)
     return node.id if isinstance(node, ast.Name) else None
@@ -58,7 +58,7 @@ def may_alias(value):
         return value.id
     if isinstance(value, ast.Subscript) or (isinstance(value, ast.Attribute) and value.attr == "T"):
         return root_name(value)
-    viewed = _viewed(value)
+    viewed = view_base(value)
     if viewed is not None:
         return root_name(viewed)
     return None

@@ -39,7 +39,7 @@ import types
 import numpy as np
 
 from . import rules as R
-from .activity import Activity, mutated_names, root_name
+from .activity import Activity, mutated_names, root_name, view_base
 from .errors import UnsupportedCall, UnsupportedSyntax
 from .normalize import NameGen, normalize
 from .resolve import _MISSING, resolve_attr
@@ -410,10 +410,7 @@ class TangentGen:
             func = self.primal(node.func)
             if getattr(rule, "compiled", None) is not None and rule.compiled is not obj:
                 func = ast.Name(self.bind(rule.compiled, f"{getattr(obj, '__name__', 'f')}_"), ast.Load())
-            guard = obj is np.linalg.norm and len(args) == 1 and not kw    # Numba's BLAS norm and negative strides
-            val = Val(self, lambda: ast.Call(copy.deepcopy(func),
-                                             [self.fj_call("blas_strides", [a.expr]) if guard else a.expr
-                                              for a in args],
+            val = Val(self, lambda: ast.Call(copy.deepcopy(func), blas_safe_args(obj, [a.expr for a in args], kw),
                                              [ast.keyword(k, v.expr) for k, v in kw.items()]), node=node)
             rc = R.RuleCall(self, func, args, kw, self._result_fn(val, node, target), fam=rule.fam)
             val.t = rule.fn(rc)
@@ -662,9 +659,7 @@ class _PrimalRewriter(ast.NodeTransformer):
         if self.gen.resolver is None:
             return node
         kind, obj, rule = self.gen.resolver.classify(node)
-        if obj is np.linalg.norm and len(node.args) == 1 and not node.keywords:
-            node.args[0] = ast.Call(ast.Attribute(ast.Name("fj", ast.Load()), "blas_strides", ast.Load()),
-                                    [node.args[0]], [])
+        node.args = blas_safe_args(obj, node.args, node.keywords)
         if kind == "user":
             name = self.gen.bind(obj.primal_function_internal(), f"{obj.name}_")
             node.func = ast.Name(name, ast.Load())
@@ -672,11 +667,6 @@ class _PrimalRewriter(ast.NodeTransformer):
             name = self.gen.bind(rule.compiled, f"{getattr(obj, '__name__', 'f')}_")
             node.func = ast.Name(name, ast.Load())
         return node
-
-
-#: NumPy functions and methods that may return a view of their (first) argument
-_VIEW_FUNCS = frozenset({"flip", "fliplr", "flipud", "transpose", "reshape", "ravel", "squeeze", "swapaxes",
-                         "moveaxis", "diagonal", "asarray", "view", "atleast_1d", "atleast_2d", "atleast_3d"})
 
 
 def _is_alias_expr(node):
@@ -688,10 +678,9 @@ def _is_alias_expr(node):
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
         if node.func.attr == "bcast" and node.args:
             return _is_alias_expr(node.args[0])
-        if node.func.attr in _VIEW_FUNCS:
-            if isinstance(node.func.value, ast.Name) and node.func.value.id == "np":
-                return bool(node.args) and _is_alias_expr(node.args[0])     # np.flip(x)
-            return _is_alias_expr(node.func.value)                          # x.reshape(...)
+        base = view_base(node)                  # x.reshape(...), np.flip(x)
+        if base is not None:
+            return _is_alias_expr(base)
     return False
 
 
@@ -712,9 +701,18 @@ def _partial_view_of(node, root):
         return (sliced and _mentions(node.value, root)) or _partial_view_of(node.value, root)
     if isinstance(node, ast.Attribute):
         return node.attr == "T" and _mentions(node.value, root)
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _VIEW_FUNCS:
-        return any(_mentions(a, root) for a in [node.func.value] + list(node.args))
-    return False
+    base = view_base(node)
+    return base is not None and _mentions(base, root)
+
+
+def blas_safe_args(obj, args, keywords):
+    """The arguments of a call to ``obj``, with ``np.linalg.norm(x)``'s passed through ``fj.blas_strides``.
+
+    Numba's norm goes to BLAS, which gives wrong values for negative strides (``v[::-1]``).
+    """
+    if obj is np.linalg.norm and len(args) == 1 and not keywords:
+        return [ast.Call(ast.Attribute(ast.Name("fj", ast.Load()), "blas_strides", ast.Load()), [args[0]], [])]
+    return args
 
 
 def buffered_rhs(target, value):

@@ -69,6 +69,8 @@ def _const_truth(test):
     """True/False when ``test`` is made of literals only (``0.5 <= 0.25``), else None."""
     if not all(isinstance(n, _CONST_NODES) for n in ast.walk(test)):
         return None
+    if any(isinstance(n, (ast.Pow, ast.LShift)) for n in ast.walk(test)):
+        return None            # 10 ** 10 ** 10 would take forever here: leave it to run time
     try:
         value = eval(compile(ast.fix_missing_locations(ast.Expression(copy.deepcopy(test))), "<const>", "eval"),
                      {"__builtins__": {}})

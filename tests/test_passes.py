@@ -220,3 +220,12 @@ def test_float32_twin_leaves_conditions_alone():
     tree = ast.parse("def f(x):\n    if x > 0.5:\n        x = x * 2.0\n    return x").body[0]
     text = ast.unparse(float32_twin(tree, {"np": np}))
     assert "if x > 0.5:" in text and "x * fj.lit(2.0, x)" in text
+
+
+def test_constant_if_tests_are_folded_but_not_huge_powers():
+    from fwdjit.normalize import _const_truth
+    import ast as _ast
+    assert _const_truth(_ast.parse("0.5 <= 0.25", mode="eval").body) is False
+    assert _const_truth(_ast.parse("not (1 < 2 and 3 > 4)", mode="eval").body) is True
+    assert _const_truth(_ast.parse("x < 1", mode="eval").body) is None
+    assert _const_truth(_ast.parse("10 ** 10 ** 10 > 0", mode="eval").body) is None

@@ -64,6 +64,42 @@ def may_alias(value):
     return None
 
 
+def alias_groups(tree):
+    """Which names may share memory, flow-insensitively: ``{name: (same, views)}``.
+
+    ``same``: names bound to the very same array through plain renames
+    (``u = v``), element for element; ``views``: names reached through at least
+    one slice, transpose or view call (``u = v[::-1]``), which may be shifted
+    or reordered against ``name``.  Names that are never aliased are absent.
+    """
+    edges = []
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Assign):
+            a = may_alias(n.value)
+            for t in n.targets:
+                if isinstance(t, ast.Name) and a is not None and a != t.id:
+                    edges.append((t.id, a, isinstance(n.value, ast.Name)))
+
+    def component(start, plain_only):
+        seen, todo = {start}, [start]
+        while todo:
+            x = todo.pop()
+            for b, a, plain in edges:
+                if plain_only and not plain:
+                    continue
+                for u, w in ((b, a), (a, b)):
+                    if u == x and w not in seen:
+                        seen.add(w)
+                        todo.append(w)
+        return seen
+
+    out = {}
+    for name in {x for b, a, _ in edges for x in (b, a)}:
+        same = component(name, True)
+        out[name] = (same, component(name, False) - same)
+    return out
+
+
 def mutated_names(tree):
     """Names written in place somewhere (``a[i] = e``, ``a += e``, or passed to a call), with their aliases."""
     out = set()

@@ -14,7 +14,7 @@ from numba.core.errors import TypingError
 from numba.extending import overload
 
 from . import rules as R
-from .activity import Activity
+from .activity import Activity, alias_groups
 from .codegen import HEADER, guard_cache, load_module
 from .dtypes import float32_twin
 from .errors import Float32PromotionWarning, FwdjitError, TangentError, TangentMismatch, UnsupportedCall
@@ -171,6 +171,18 @@ class FwdjitFunction:
         call_ns = {"twin": twin_disp}
         exec(f"def call_twin({plist}):\n    return twin({plist})\n", call_ns)
         call_twin = call_ns["call_twin"]
+        # the fallback (plain code, Numba's float64 promotion) may still compute a float32 primal
+        # (math.asinh(float32) is float32 in Numba) next to a float64 tangent: cast tangents to
+        # their primal's dtype, as the twin does
+        if returns == "jvp":
+            body = "r = plain({p})\n    return (r[0], fj.match_dtype(r[1], r[0]))"
+        elif returns == "vector":
+            body = "r = plain({p})\n    return (r[0], fj.match_dtype_each(r[1], r[0]))"
+        else:
+            body = "return plain({p})"
+        exec(f"def call_plain({plist}):\n    " + body.format(p=plist) + "\n",
+             plain_ns := {"plain": numba.njit(**self._jit_options())(plain), "fj": _runtime})
+        call_plain = plain_ns["call_plain"]
         me = self
 
         def pick_twin(*tys):
@@ -185,7 +197,7 @@ class FwdjitFunction:
                 # path and float64 on another, inside a loop): run Numba's own float64-promoting
                 # semantics, as numba.njit would, and say so once
                 _warn_twin_fallback(me, tys, exc)
-                return plain
+                return call_plain
             me._f32_seen = True
             return call_twin
         typer_ns = {"pick_twin": pick_twin}
@@ -541,6 +553,7 @@ class _PrimalGen:
         self.resolver = fj.resolver
         self.bindings = {}
         self.names = NameGen(_all_names(fj.info.tree) | {"np", "math", "fj"})
+        self.aliases = alias_groups(fj.info.tree)
 
     def fresh(self, stem):
         return self.names.fresh(stem)

@@ -34,6 +34,10 @@ from .normalize import NameGen
 _REDUCTIONS = {np.sum, np.mean, np.dot, np.vdot, np.prod, np.trace, np.max, np.min, np.amax, np.amin,
                np.linalg.norm}
 _REDUCTION_METHODS = {"sum", "mean", "dot", "prod", "max", "min", "trace"}
+#: functions of two arrays that NumPy promotes to a common dtype and Numba refuses to mix
+_MIXED_ARRAY_FUNCS = {np.dot, np.vdot, np.matmul, np.inner, np.outer, np.kron, np.cross}
+#: ufuncs with an operand that must stay an integer
+_INT_OPERAND_FUNCS = {np.ldexp, np.left_shift, np.right_shift}
 _VALUE_FUNCS = {np.where: (1, 2), np.clip: (0, 1, 2), min: (0, 1, 2, 3, 4, 5), max: (0, 1, 2, 3, 4, 5)}
 
 
@@ -107,6 +111,12 @@ class _Twin(ast.NodeTransformer):
 
     def visit_BinOp(self, node):
         self.generic_visit(node)
+        if isinstance(node.op, ast.MatMult):
+            # float32 @ float64 promotes in NumPy; Numba refuses mixed dtypes
+            a, b = self._atomize(node.left), self._atomize(node.right)
+            if a is not None and b is not None:
+                node.left, node.right = _fj("promote", [a, copy.deepcopy(b)]), _fj("promote", [b, copy.deepcopy(a)])
+            return node
         # arithmetic of Python scalars stays a (weak) Python scalar: an enclosing operation treats it so
         weak = all((_is_num(o) or self._int_like(o)) for o in (node.left, node.right))
         if _is_num(node.left) and not _is_num(node.right):
@@ -196,13 +206,21 @@ class _Twin(ast.NodeTransformer):
             reduction = obj in _REDUCTIONS
         except TypeError:
             return node
+        if obj in _MIXED_ARRAY_FUNCS and len(node.args) == 2 and not node.keywords:
+            # np.dot(float32, float64) promotes in NumPy; Numba refuses mixed dtypes
+            a, b = self._atomize(node.args[0]), self._atomize(node.args[1])
+            if a is not None and b is not None:
+                node.args = [_fj("promote", [a, copy.deepcopy(b)]), _fj("promote", [b, copy.deepcopy(a)])]
+                return _fj("like_common", [node, copy.deepcopy(a), copy.deepcopy(b)]) if reduction else node
         if is_ufunc:
             value_pos = tuple(range(len(node.args)))
         if value_pos is None and not reduction:
             return node
         if obj in (min, max):
             value_pos = tuple(range(len(node.args)))
+        first = None        # the atom of args[0], for the result's fj.like
         if value_pos:
+            var_pos = [i for i in value_pos if i < len(node.args) and not _is_num(node.args[i])]
             ref = None
             for i in value_pos:
                 if i < len(node.args) and not _is_num(node.args[i]):
@@ -214,12 +232,30 @@ class _Twin(ast.NodeTransformer):
                 for i in value_pos:
                     if i < len(node.args) and _is_num(node.args[i]):
                         node.args[i] = _fj("lit", [node.args[i], copy.deepcopy(ref)])
+                first = self._weak_names(node, var_pos, obj)
         if (is_ufunc or reduction) and node.args and not _is_num(node.args[0]):
+            if first is not None:
+                return _fj("like", [node, first])
             ref = self._atomize(node.args[0])
             if ref is not None:
                 node.args[0] = ref
                 return _fj("like", [node, copy.deepcopy(ref)])
         return node
+
+
+    def _weak_names(self, node, pos, obj):
+        """``np.minimum(v, x)`` with ``x`` a Python float: NumPy 2 keeps ``v``'s float32, Numba may
+        promote.  Each variable value operand (positions ``pos``: not literal numbers) is typed against
+        the next one (``fj.lit`` casts only a scalar, only toward float32), as for ``a op b`` in
+        visit_BinOp.  Returns the atom of args[0]."""
+        if len(pos) < 2 or obj in _INT_OPERAND_FUNCS:
+            return None
+        atoms = [self._atomize(node.args[i]) for i in pos]
+        if any(a is None for a in atoms):
+            return None
+        for k, i in enumerate(pos):
+            node.args[i] = _fj("lit", [atoms[k], copy.deepcopy(atoms[(k + 1) % len(atoms)])])
+        return copy.deepcopy(atoms[0]) if pos[0] == 0 else None
 
 
 def float32_twin(fdef, namespace, names=None, returns=None):

@@ -423,3 +423,52 @@ def _ov_match_dtype(t, p):
         exec(src, ns)
         return ns["impl"]
     return lambda t, p: t
+
+
+def match_dtype_each(ts, p):
+    """Each tangent of the tuple ``ts`` (vector mode) with the dtype of the primal ``p``."""
+    return tuple(match_dtype(t, p) for t in ts)
+
+
+@overload(match_dtype_each)
+def _ov_match_dtype_each(ts, p):
+    if not isinstance(ts, types.BaseTuple):
+        return lambda ts, p: ts
+    n = len(ts)
+    src = "def impl(ts, p):\n    return (" + "".join(f"match_dtype(ts[{i}], p), " for i in range(n)) + ")\n"
+    ns = {"match_dtype": match_dtype}
+    exec(src, ns)
+    return ns["impl"]
+
+
+def promote(a, other):
+    """``a`` cast to the common float dtype of the arrays ``a`` and ``other``.
+
+    NumPy's ``np.dot(float32_array, float64_array)`` promotes to float64;
+    Numba refuses arrays of different dtypes.  A no-op when the dtypes agree.
+    """
+    return a
+
+
+@overload(promote)
+def _ov_promote(a, other):
+    if isinstance(a, types.Array) and isinstance(other, types.Array) and isinstance(a.dtype, types.Float) \
+            and isinstance(other.dtype, types.Float) and a.dtype.bitwidth < other.dtype.bitwidth:
+        dt = other.dtype
+        return lambda a, other: a.astype(dt)
+    return lambda a, other: a
+
+
+def like_common(value, a, b):
+    """Cast a float scalar ``value`` to the common float dtype of ``a`` and ``b``
+    (``np.dot(float32, float64)`` is float64 in NumPy).  Arrays are returned unchanged."""
+    return value
+
+
+@overload(like_common)
+def _ov_like_common(value, a, b):
+    fa, fb = _float_dtype(a), _float_dtype(b)
+    fd = fa if fb is None else fb if fa is None else (fa if fa.bitwidth >= fb.bitwidth else fb)
+    if fd is not None and isinstance(value, types.Float) and value != fd:
+        return lambda value, a, b: fd(value)
+    return lambda value, a, b: value

@@ -39,7 +39,7 @@ import types
 import numpy as np
 
 from . import rules as R
-from .activity import Activity, mutated_names, root_name, view_base
+from .activity import Activity, alias_groups, mutated_names, root_name, view_base
 from .errors import UnsupportedCall, UnsupportedSyntax
 from .normalize import NameGen, normalize
 from .resolve import _MISSING, resolve_attr
@@ -214,6 +214,7 @@ class TangentGen:
         self.active = Activity(info, self.tree, active_params, resolver).run()
         self.effective = tuple(p in self.active for p in info.params)
         self.mutated = mutated_names(self.tree)
+        self.aliases = alias_groups(self.tree)
         self.bindings = {}           # name in generated module -> object
         self._tnames = {}
         self.out = []
@@ -569,7 +570,7 @@ class TangentGen:
         root = target.id if isinstance(target, ast.Name) else root_name(target)
         if root not in self.active:
             self.emit(ast.AugAssign(self.primal(target), copy.deepcopy(s.op),
-                                    buffered_rhs(target, self.primal(s.value))))
+                                    buffered_rhs(target, self.primal(s.value), self.aliases)))
             return
         v = self.expr(s.value)
         if isinstance(target, ast.Name):
@@ -586,7 +587,8 @@ class TangentGen:
                 if _is_alias_expr(t):        # dx += dx[::-1]: read through a copy, not an overlapping view
                     t = self.fj_call("fresh", [t])
                 self.emit(ast.AugAssign(dt, copy.deepcopy(op), t))
-            self.emit(ast.AugAssign(self.primal(target), copy.deepcopy(op), buffered_rhs(target, v.expr)))
+            self.emit(ast.AugAssign(self.primal(target), copy.deepcopy(op),
+                                    buffered_rhs(target, v.expr, self.aliases)))
             return
         b = v.p()
         if v.active:
@@ -606,7 +608,7 @@ class TangentGen:
                 self.emit(ast.AugAssign(copy.deepcopy(dt), ast.Sub(),
                                         ast.BinOp(ast.BinOp(tload, ast.Div(), copy.deepcopy(b)), ast.Mult(), v.t)))
             self.emit(ast.AugAssign(copy.deepcopy(dt), ast.Div(), copy.deepcopy(b)))
-        self.emit(ast.AugAssign(self.primal(target), copy.deepcopy(op), buffered_rhs(target, b)))
+        self.emit(ast.AugAssign(self.primal(target), copy.deepcopy(op), buffered_rhs(target, b, self.aliases)))
 
     def st_Return(self, s):
         if s.value is None:
@@ -651,7 +653,7 @@ class _PrimalRewriter(ast.NodeTransformer):
 
     def visit_AugAssign(self, node):
         self.generic_visit(node)
-        node.value = buffered_rhs(node.target, node.value)
+        node.value = buffered_rhs(node.target, node.value, self.gen.aliases)
         return node
 
     def visit_Call(self, node):
@@ -715,10 +717,18 @@ def blas_safe_args(obj, args, keywords):
     return args
 
 
-def buffered_rhs(target, value):
-    """``value`` read through a copy when it may be a partial view of the in-place ``target``."""
+def buffered_rhs(target, value, aliases):
+    """``value`` read through a copy when it may be a partial view of the in-place ``target``.
+
+    ``aliases`` is :func:`fwdjit.activity.alias_groups` of the function: after
+    ``u = v``, ``u[1:] += v[::-1][1:]`` overlaps as ``u[1:] += u[::-1][1:]`` does;
+    after ``u = v[::-1]``, even ``u += v`` does.
+    """
     root = target.id if isinstance(target, ast.Name) else root_name(target)
-    if root is not None and _partial_view_of(value, root):
+    if root is None:
+        return value
+    same, views = aliases.get(root, ({root}, set()))
+    if any(_partial_view_of(value, n) for n in same) or any(_mentions(value, n) for n in views):
         return ast.Call(ast.Attribute(ast.Name("fj", ast.Load()), "fresh", ast.Load()), [value], [])
     return value
 

@@ -4,6 +4,9 @@ Shrunk by the fuzzer from seed 100687.  In the float32 twin ``1.0 + v`` stays fl
 (NumPy 2 rules) while ``np.full(len(v1), s2)`` is float64 (``s2`` is a Python float);
 NumPy's vdot promotes, Numba's refuses: "np.vdot() arguments must all have the same dtype".
 Plain numba.njit compiles f (there ``1.0 + v`` is float64).
+Fixed (session 3): the twin reads both operands of dot/vdot/matmul/@ through
+``fj.promote`` (a cast to the common dtype, a no-op when they agree) and types a
+reduction's result with ``fj.like_common``; the JVP returns float64, as NumPy does.
 """
 import math
 import numpy as np
@@ -18,6 +21,4 @@ def f(v, v1):
 ARGS = (np.array([0.8100000023841858, -0.3100000023841858, 0.46000000834465027, -1.1100000143051147, -1.100000023841858], dtype=np.float32), np.array([1.350000023841858, -0.25, 0.07000000029802322, 1.1399999856948853, 0.7599999904632568], dtype=np.float32), )
 TANGENTS = (np.array([-0.8700000047683716, 1.4600000381469727, 0.25, 1.8799999952316284, 0.6800000071525574], dtype=np.float32), np.array([-0.23000000417232513, -0.6200000047683716, -1.2899999618530273, 0.9300000071525574, -0.03999999910593033], dtype=np.float32), )
 ACTIVE = ('v', 'v1')
-XFAIL = ('bug: the primal now runs (float32 calls that Numba cannot type with NumPy 2 rules fall back to '
-         'numba.njit rules), but in the JVP the tangent dv stays float32 while 1.0 + v is float64: '
-         'np.vdot(dv, <float64>) is refused by Numba (cast tangents of dot/vdot/matmul operands to the operand dtype)')
+XFAIL = None

@@ -7,6 +7,8 @@ the array version is made once, when Numba types the call.
 """
 from __future__ import annotations
 
+import types as types_
+
 import numpy as np
 from numba import types
 from numba.core.errors import TypingError
@@ -37,6 +39,8 @@ def zero(x):
         return tuple(zero(v) for v in x)
     if isinstance(x, (np.floating,)):
         return type(x)(0)
+    if x is None or isinstance(x, types_.ModuleType) or callable(x):
+        return None
     return 0.0
 
 
@@ -51,7 +55,8 @@ def _ov_zero(x):
         return lambda x: ty(0)
     if isinstance(x, (types.Integer, types.Boolean)):
         return lambda x: 0.0
-    if isinstance(x, types.NoneType):
+    if isinstance(x, (types.NoneType, types.Module, types.Function, types.Dispatcher)):
+        # no derivative: None, and objects that are not numbers (a tuple (np, v) holding a module)
         return lambda x: None
     if isinstance(x, types.BaseTuple):
         n = len(x)

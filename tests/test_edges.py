@@ -488,3 +488,16 @@ def test_norm_of_a_negative_stride_view(dtype):
     assert fwdjit(norm_reversed)(v, dtype(0.69)) == pytest.approx(norm_reversed(v, dtype(0.69)), rel=1e-6)
     check_jvp(fwdjit(norm_reversed), (v, dtype(0.69)))
     check_jvp(fwdjit(norm_strided_back), (v,))
+
+
+# ------------------------------------------------- tuples holding non-numbers
+def tuple_with_module(v, v1):
+    u = (np, v1)            # fuzz seed 203512 (shrunk): fj.zero(np) did not type
+    return v * u[1]
+
+
+def test_tuple_holding_a_module_has_no_tangent_for_it():
+    from fwdjit.testing import check_jvp
+    args = (np.array([0.5, -1.0, 2.0]), np.array([1.5, 0.25, -0.75]))
+    check_jvp(fwdjit(tuple_with_module), args)
+    check_jvp(fwdjit(tuple_with_module), tuple(a.astype(np.float32) for a in args))

@@ -4,6 +4,15 @@ Shrunk by the fuzzer from seed 100863 (float64).  Plain numba.njit compiles f; t
 fails with "Type of variable 'dv1.2' cannot be determined, operation: inplace_binop(isub)" at
 ``dv1 -= v1 / _t4 ** 2 * _de1`` (the tangent of ``v1 /= np.concatenate(...) ** 2``).  The
 same statement alone compiles: the loops before it are needed, like the ds10 case.
+
+Triage (session 3): a Numba bug, not fwdjit's.  Numba 0.68.1 on Python 3.11 builds
+IR (NUMBA_DUMP_IR, before any typing) in which ``dv[:3]`` reads a temporary
+``$dv1138.25.1`` that is never defined.  It depends on the bytecode layout only:
+the generated function, pasted into a file and compiled with plain ``numba.njit``,
+fails the same way; adding one unrelated call at the top, removing one, or calling
+the first helper by a bare name instead of ``fj.check_tangent`` all make it compile.
+No construct of the generated code is at fault, so there is no principled
+workaround here; it should be reported to Numba with that standalone file.
 """
 import numpy as np
 
@@ -20,4 +29,5 @@ def f(v, v1):
 ARGS = (np.array([-0.63, 0.19, 0.7, -0.18, 0.01], dtype=np.float64), np.array([-0.9, 0.23, 0.12, -0.04, 1.5], dtype=np.float64), )
 TANGENTS = (np.array([-1.06, 0.73, 0.02, 0.39, -0.67], dtype=np.float64), np.array([-1.2, -0.85, 0.74, 1.3, 0.46], dtype=np.float64), )
 ACTIVE = ('v', 'v1')
-XFAIL = "bug: the JVP does not type in Numba ('dv1.2' cannot be determined) for v1 /= e after two loops"
+XFAIL = ("bug (Numba's, Python 3.11 bytecode to IR): the JVP reads an undefined temporary; "
+         "'dv1.2' cannot be determined")

@@ -8,7 +8,10 @@ that, compiled by Numba, it gives the dtypes NumPy gives:
 * a Python number next to a value ``v`` becomes ``fj.lit(c, v)``;
 * a NumPy ufunc or reduction ``r = np.f(v, ...)`` becomes ``fj.like(np.f(v, ...), v)``
   (a no-op for arrays and float64, a cast for float32 scalars);
-* ``math.f(v)`` becomes ``np.float64(math.f(v))``: Python's math returns float64.
+* ``math.f(v)`` becomes ``np.float64(math.f(v))``: Python's math returns float64;
+* ``a @ b`` and ``np.dot(a, b)`` (also vdot, matmul, inner, outer, kron, cross)
+  read their operands through ``fj.promote``: NumPy promotes mixed float32/float64
+  arrays, Numba refuses them (a no-op when the dtypes agree).
 
 Non-atomic partners are first computed into a temporary, so nothing is
 evaluated twice.  Compiled code picks this twin when any argument is float32;
@@ -114,7 +117,7 @@ class _Twin(ast.NodeTransformer):
         if isinstance(node.op, ast.MatMult):
             # float32 @ float64 promotes in NumPy; Numba refuses mixed dtypes
             a, b = self._atomize(node.left), self._atomize(node.right)
-            if a is not None and b is not None:
+            if a is not None and b is not None and ast.dump(a) != ast.dump(b):
                 node.left, node.right = _fj("promote", [a, copy.deepcopy(b)]), _fj("promote", [b, copy.deepcopy(a)])
             return node
         # arithmetic of Python scalars stays a (weak) Python scalar: an enclosing operation treats it so
@@ -209,7 +212,7 @@ class _Twin(ast.NodeTransformer):
         if obj in _MIXED_ARRAY_FUNCS and len(node.args) == 2 and not node.keywords:
             # np.dot(float32, float64) promotes in NumPy; Numba refuses mixed dtypes
             a, b = self._atomize(node.args[0]), self._atomize(node.args[1])
-            if a is not None and b is not None:
+            if a is not None and b is not None and ast.dump(a) != ast.dump(b):
                 node.args = [_fj("promote", [a, copy.deepcopy(b)]), _fj("promote", [b, copy.deepcopy(a)])]
                 return _fj("like_common", [node, copy.deepcopy(a), copy.deepcopy(b)]) if reduction else node
         if is_ufunc:

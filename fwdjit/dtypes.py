@@ -94,11 +94,18 @@ class _Twin(ast.NodeTransformer):
         self.pre.append(ast.Assign([ast.Name(name, ast.Store())], node))
         return ast.Name(name, ast.Load())
 
-    # tests and conditional branches are left alone: nothing may be hoisted out of them
+    # tests and conditional branches: rewritten in place, nothing hoisted out of them (pre is None,
+    # so only atomic operands are cast; np.vdot(v32, u64) > 0 still gets its promotion)
     def visit_Compare(self, node):
+        saved, self.pre = self.pre, None
+        self.generic_visit(node)
+        self.pre = saved
         return node
 
     def visit_BoolOp(self, node):
+        saved, self.pre = self.pre, None
+        self.generic_visit(node)
+        self.pre = saved
         return node
 
     def visit_IfExp(self, node):
@@ -291,7 +298,7 @@ def _block(stmts, tw):
     for s in stmts:
         if isinstance(s, (ast.If, ast.While)):
             saved, tw.pre = tw.pre, None
-            # the test is left as is (comparisons)
+            s.test = tw.visit(s.test)          # in place: a while test is evaluated on every iteration
             s.body = _block(s.body, tw)
             s.orelse = _block(s.orelse, tw)
             tw.pre = saved

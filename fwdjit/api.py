@@ -15,7 +15,7 @@ from numba.extending import overload
 
 from . import rules as R
 from .activity import Activity, alias_groups
-from .codegen import HEADER, guard_cache, load_module
+from .codegen import HEADER, define, guard_cache, load_module
 from .dtypes import float32_twin
 from .errors import Float32PromotionWarning, FwdjitError, TangentError, TangentMismatch, UnsupportedCall
 from .normalize import NameGen, normalize
@@ -168,9 +168,9 @@ class FwdjitFunction:
         mod, key, path = load_module(stem, text, ns, extra)
         plain, twin = getattr(mod, name), getattr(mod, name + "__f32")
         twin_disp = numba.njit(**self._jit_options())(twin)
-        call_ns = {"twin": twin_disp}
-        exec(f"def call_twin({plist}):\n    return twin({plist})\n", call_ns)
-        call_twin = call_ns["call_twin"]
+        # the shims below belong to the hashed module, so their compiled names are unique to it
+        call_twin = define(f"def {name}__call_twin({plist}):\n    return twin({plist})\n",
+                           f"{name}__call_twin", {"twin": twin_disp}, mod.__name__)
         # the fallback (plain code, Numba's float64 promotion) may still compute a float32 primal
         # (math.asinh(float32) is float32 in Numba) next to a float64 tangent: cast tangents to
         # their primal's dtype, as the twin does
@@ -180,9 +180,9 @@ class FwdjitFunction:
             body = "r = plain({p})\n    return (r[0], fj.match_dtype_each(r[1], r[0]))"
         else:
             body = "return plain({p})"
-        exec(f"def call_plain({plist}):\n    " + body.format(p=plist) + "\n",
-             plain_ns := {"plain": numba.njit(**self._jit_options())(plain), "fj": _runtime})
-        call_plain = plain_ns["call_plain"]
+        call_plain = define(f"def {name}__call_plain({plist}):\n    " + body.format(p=plist) + "\n",
+                            f"{name}__call_plain",
+                            {"plain": numba.njit(**self._jit_options())(plain), "fj": _runtime}, mod.__name__)
         me = self
 
         def pick_twin(*tys):
@@ -200,9 +200,9 @@ class FwdjitFunction:
                 return call_plain
             me._f32_seen = True
             return call_twin
-        typer_ns = {"pick_twin": pick_twin}
-        exec(f"def typer({plist}):\n    return pick_twin({plist})\n", typer_ns)
-        overload(stub, jit_options=self._jit_options())(typer_ns["typer"])
+        typer = define(f"def {name}__typer({plist}):\n    return pick_twin({plist})\n",
+                       f"{name}__typer", {"pick_twin": pick_twin}, mod.__name__)
+        overload(stub, jit_options=self._jit_options())(typer)
         disp = guard_cache(numba.njit(cache=self.options["cache"], **self._jit_options())(
             getattr(mod, name + "__entry")))
         disp._fwdjit_key = key
@@ -436,18 +436,20 @@ class FwdjitFunction:
             stub = stub_ns[pick]
             me = self
 
+            mod, key, path = load_module(name, text, {pick: stub}, "entry" + self.deep_key())
+
             def typer(*tys):
                 mask = tuple(not isinstance(t, (types.NoneType, types.Omitted)) for t in tys[n:])
                 disp = me.tangent_function(mask)
                 args = ps + [t for t, m in zip(ts, mask) if m]
-                ns = {"disp": disp}
-                exec(f"def impl({flat}):\n    return disp({', '.join(args)})\n", ns)
-                return ns["impl"]
+                # named by the hashed entry module and the activity pattern: a unique compiled name
+                call = f"{name}__call_{''.join('1' if m else '0' for m in mask) or 'none'}"
+                return define(f"def {call}({flat}):\n    return disp({', '.join(args)})\n",
+                              call, {"disp": disp}, mod.__name__)
 
-            typer_ns = {"typer": typer}
-            exec(f"def typer_named({flat}):\n    return typer({flat})\n", typer_ns)
-            overload(stub, jit_options=self._jit_options())(typer_ns["typer_named"])
-            mod, key, path = load_module(name, text, {pick: stub}, "entry" + self.deep_key())
+            overload(stub, jit_options=self._jit_options())(
+                define(f"def {name}__typer({flat}):\n    return typer({flat})\n",
+                       f"{name}__typer", {"typer": typer}, mod.__name__))
             entry = guard_cache(numba.njit(cache=self.options["cache"], **self._jit_options())(getattr(mod, name)))
             original = entry._compile_for_args
 

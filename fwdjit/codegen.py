@@ -45,6 +45,10 @@ def cache_dir() -> Path:
 
 
 _FINGERPRINT = None
+# Raised whenever the naming of compiled functions changes in a way that makes
+# older cache files unsafe to load next to new ones (2: content-unique symbol
+# names for every generated function, see ``define``).
+CACHE_FORMAT = 2
 # modules that generate no code: editing them must not recompile everything
 _NOT_CODEGEN = {"__init__.py", "__main__.py", "cli.py", "demo.py", "testing.py", "models.py", "backprop.py",
                 "derivatives.py"}
@@ -56,10 +60,11 @@ def fingerprint() -> str:
     if _FINGERPRINT is None:
         h = hashlib.sha256()
         here = Path(__file__).parent
-        for p in sorted(here.glob("*.py")):
-            if p.name in _NOT_CODEGEN:
+        h.update(f"cache-format={CACHE_FORMAT}".encode())
+        for p in sorted(here.rglob("*.py")):
+            if p.name in _NOT_CODEGEN and p.parent == here:
                 continue
-            h.update(p.name.encode())
+            h.update(p.relative_to(here).as_posix().encode())
             h.update(p.read_bytes())
         h.update(f"numba={numba.__version__};numpy={np.__version__};py={sys.version}".encode())
         _FINGERPRINT = h.hexdigest()
@@ -72,6 +77,34 @@ def key_of(text: str, extra: str = "") -> str:
     h.update(extra.encode())
     h.update(text.encode())
     return h.hexdigest()[:20]
+
+
+def define(source: str, name: str, namespace: dict, module: str):
+    """Execute ``source`` (one ``def name(...)``) as a function of the module ``module``.
+
+    Numba names a compiled function's machine code by its module, its
+    qualified name and a counter that restarts in every process.  Two
+    processes that compile *different* functions with the same module and
+    qualified name can therefore write cache files that define the same
+    symbol with different bodies; a third process that loads both links every
+    call to one of them (a silently wrong result).  So every function that
+    fwdjit generates with ``exec`` gets ``module`` (an imported module whose
+    name is unique to the code it belongs to: a hashed generated module, or
+    ``fwdjit.runtime`` for overloads whose body is a function of the argument
+    types) and a ``name`` that tells it apart inside that module.
+
+    >>> f = define("def twice(x):\n    return 2 * x\n", "twice", {}, "fwdjit.runtime")
+    >>> f(3), f.__module__, f.__qualname__
+    (6, 'fwdjit.runtime', 'twice')
+    """
+    if module not in sys.modules:
+        raise RuntimeError(f"fwdjit: generated code must belong to an imported module, not {module!r}")
+    ns = dict(namespace)
+    ns["__name__"] = module
+    exec(source, ns)
+    fn = ns[name]
+    fn.__qualname__ = name
+    return fn
 
 
 def write_atomic(path: Path, text: str):

@@ -14,6 +14,7 @@ from numba import types
 from numba.core.errors import TypingError
 from numba.extending import overload
 
+from .codegen import define
 from .errors import TangentMismatch
 
 
@@ -64,8 +65,7 @@ def _ov_zero(x):
             return lambda x: ()
         src = "def impl(x):\n    return (" + "".join(f"zero(x[{i}]), " for i in range(n)) + ")\n"
         ns = {"zero": zero}
-        exec(src, ns)
-        return ns["impl"]
+        return define(src.replace("def impl(", "def zero_of_tuple(", 1), "zero_of_tuple", ns, __name__)
     return None
 
 
@@ -297,8 +297,7 @@ def _ov_kstack(ts):
         body = "".join(f"    out[{k}] = ts[{k}]\n" for k in range(K))
         src = f"def impl(ts):\n    out = np.empty({K}, dt)\n{body}    return out\n"
     ns = {"np": np, "kstack": kstack, "dt": locals().get("dt")}
-    exec(src, ns)
-    return ns["impl"]
+    return define(src.replace("def impl(", "def kstack_impl(", 1), "kstack_impl", ns, __name__)
 
 
 def check_tangents_k(x, dX, name, K):
@@ -391,8 +390,7 @@ def _ov_bcast(t, other):
            f"    out[...] = t\n"
            f"    return out\n")
     ns = {"np": np}
-    exec(src, ns)
-    return ns["impl"]
+    return define(src.replace("def impl(", "def bcast_impl(", 1), "bcast_impl", ns, __name__)
 
 
 def fresh(t):
@@ -425,8 +423,7 @@ def _ov_match_dtype(t, p):
         n = len(t)
         src = "def impl(t, p):\n    return (" + "".join(f"match_dtype(t[{i}], p[{i}]), " for i in range(n)) + ")\n"
         ns = {"match_dtype": match_dtype}
-        exec(src, ns)
-        return ns["impl"]
+        return define(src.replace("def impl(", "def match_dtype_of_tuple(", 1), "match_dtype_of_tuple", ns, __name__)
     return lambda t, p: t
 
 
@@ -442,8 +439,7 @@ def _ov_match_dtype_each(ts, p):
     n = len(ts)
     src = "def impl(ts, p):\n    return (" + "".join(f"match_dtype(ts[{i}], p), " for i in range(n)) + ")\n"
     ns = {"match_dtype": match_dtype}
-    exec(src, ns)
-    return ns["impl"]
+    return define(src.replace("def impl(", "def match_dtype_each_impl(", 1), "match_dtype_each_impl", ns, __name__)
 
 
 def promote(a, other):

@@ -4,6 +4,7 @@
     python -m tests.fuzz --long 10000 --json out.json --shrink --save-dir /tmp/fuzz-found
     python -m tests.fuzz --show 123               # print the program of seed 123
     python -m tests.fuzz --repro 123              # check seed 123 and print the outcome
+    python -m tests.fuzz --cache-mode --count 64 --jobs 2   # several processes share one cache folder
 
 Programs run in worker processes, ``--chunk`` programs each (a fresh process
 bounds memory and survives a crash of compiled code); ``--jobs`` workers at
@@ -48,14 +49,18 @@ def _worker(args):
         out.write(json.dumps(rec) + "\n")
         out.flush()
 
-    for seed in range(args.seeds[0], args.seeds[1]):
+    seeds = args.seed_list if args.seed_list else range(args.seeds[0], args.seeds[1])
+    for seed in seeds:
         if time.time() > deadline:
             break
         log({"start": seed})
         t0 = time.time()
         prog = generate(seed, dtype=args.dtype, avoid=_avoid(args))
         prog.meta["tangents"] = list(random_tangents(tuple(prog.args), seed=seed))
-        oc = check_program(prog, workdir)
+        if args.program_dir:     # cache mode: one file per program, shared by every process
+            oc = check_program(prog, args.program_dir, module_name=f"fzc_{seed}", cache=True)
+        else:
+            oc = check_program(prog, workdir)
         rec = {"seed": seed, "status": oc.status, "stage": oc.stage, "exc": oc.exc_type,
                "configs": oc.configs, "seconds": round(time.time() - t0, 3),
                "full": bool(oc.extra.get("full")), "lines": prog.source.count("\n"), "dtype": prog.dtype}
@@ -128,6 +133,91 @@ def _summarize(records, elapsed, died):
     }
 
 
+def _cache_mode(args):
+    """Programs compiled and loaded by several processes sharing one cache folder, in random orders.
+
+    Seeds ``--seed`` .. ``--seed + --count`` are cut into groups of
+    ``--group``.  Each group gets a fresh cache folder and program folder; then
+    ``--generations`` rounds of ``--jobs`` concurrent processes each check a
+    random subset of the group in a random order (compiling what is new,
+    loading what earlier processes compiled), and a last process checks the
+    whole group in a random order, loading everything.  Every check compares
+    with the finite-difference reference, as in the ordinary mode: a
+    function served another function's cached code is a mismatch.
+    """
+    import random
+    t0 = time.time()
+    deadline = t0 + args.time_budget if args.time_budget else None
+    records, died = [], []
+    seeds = list(range(args.seed, args.seed + args.count))
+    groups = [seeds[i:i + args.group] for i in range(0, len(seeds), args.group)]
+    processes = 0
+    for gi, group in enumerate(groups):
+        if deadline and time.time() > deadline:
+            break
+        run_dir = tempfile.mkdtemp(prefix="fwdjit-fuzz-cache-")
+        env = dict(os.environ, FWDJIT_CACHE_DIR=os.path.join(run_dir, "cache"))
+        if not args.opt:
+            env["NUMBA_OPT"] = "0"
+        env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+        prog_dir = os.path.join(run_dir, "programs")
+        os.makedirs(prog_dir)
+        r = random.Random(group[0])
+        plan = [[r.sample(group, r.randint(1, len(group))) for _ in range(args.jobs)]
+                for _ in range(args.generations)]
+        plan.append([r.sample(group, len(group))])
+        for gen_i, lists in enumerate(plan):
+            running = []
+            for k, seed_list in enumerate(lists):
+                outfile = os.path.join(run_dir, f"g{gen_i}_{k}.jsonl")
+                cmd = [sys.executable, "-m", "tests.fuzz", "--worker", "--out", outfile, "--program-dir", prog_dir,
+                       "--seed-list", *map(str, seed_list)]
+                if args.dtype:
+                    cmd += ["--dtype", args.dtype]
+                if args.avoid is not None:
+                    cmd += ["--avoid", args.avoid]
+                running.append((subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                                 stderr=subprocess.PIPE), outfile, seed_list))
+            for proc, outfile, seed_list in running:
+                _, err = proc.communicate()
+                processes += 1
+                got = []
+                if os.path.exists(outfile):
+                    with open(outfile, encoding="utf-8") as fh:
+                        got = [json.loads(line) for line in fh]
+                for rec in got:
+                    if "start" in rec:
+                        continue
+                    rec["generation"] = gen_i
+                    rec["order"] = seed_list
+                    records.append(rec)
+                    if not args.quiet and rec["status"] in ("mismatch", "crash"):
+                        print(f"group {gi} generation {gen_i} seed {rec['seed']}: {rec['status']} "
+                              f"({rec['stage']}) in a process that ran {seed_list}", flush=True)
+                if proc.returncode != 0:
+                    died.append({"seeds": seed_list, "returncode": proc.returncode,
+                                 "stderr": err.decode(errors="replace")[-2000:]})
+    summary = _summarize(records, time.time() - t0, died)
+    summary["mode"] = "cache"
+    summary["groups"] = len(groups)
+    summary["processes"] = processes
+    summary["distinct_programs"] = len({r["seed"] for r in records})
+    # a program's outcome must not depend on which process compiled it and which loaded it
+    by_seed = {}
+    for rec in records:
+        by_seed.setdefault(rec["seed"], set()).add(rec["status"])
+    summary["inconsistent_seeds"] = sorted(s for s, st in by_seed.items() if len(st) > 1)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump(summary, fh, indent=1)
+    print(json.dumps({k: v for k, v in summary.items() if k != "failures"}, indent=1))
+    for f in summary["failures"]:
+        print(f"FAIL seed {f['seed']}: {f['status']} ({f['stage']}) {f.get('exc') or ''} mask={f.get('mask')}")
+        print("   " + "\n   ".join((f.get("detail") or "").splitlines()[:8]))
+    bad = summary["mismatches"] or summary["crashes"] or summary["inconsistent_seeds"]
+    return 1 if bad else 0
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m tests.fuzz", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -161,10 +251,23 @@ def main(argv=None):
     p.add_argument("--seeds", type=int, nargs=2, help=argparse.SUPPRESS)
     p.add_argument("--out", help=argparse.SUPPRESS)
     p.add_argument("--deadline", type=float, help=argparse.SUPPRESS)
+    p.add_argument("--seed-list", type=int, nargs="+", help=argparse.SUPPRESS)
+    p.add_argument("--program-dir", help=argparse.SUPPRESS)
+    p.add_argument("--cache-mode", action="store_true",
+                   help="multi-process cache mode: programs compiled with cache=True by several processes "
+                        "that share one cache folder, in random orders (see --group, --generations)")
+    p.add_argument("--group", type=int, default=8, help="cache mode: programs that share one cache folder")
+    p.add_argument("--generations", type=int, default=3,
+                   help="cache mode: rounds of --jobs concurrent processes per group, before a last process "
+                        "checks the whole group in a random order")
     args = p.parse_args(argv)
 
     if args.worker:
         return _worker(args)
+    if args.cache_mode:
+        if ROOT not in sys.path:
+            sys.path.insert(0, ROOT)
+        return _cache_mode(args)
     if ROOT not in sys.path:
         sys.path.insert(0, ROOT)
     if args.show is not None:

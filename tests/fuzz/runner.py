@@ -88,9 +88,14 @@ def _copy(v):
     return v.copy() if isinstance(v, np.ndarray) else v
 
 
-def load_module(source, workdir, stem="fz"):
-    """Write ``source`` to a fresh file in ``workdir`` and import it."""
-    name = f"{stem}_{os.getpid()}_{next(_COUNTER)}"
+def load_module(source, workdir, stem="fz", name=None):
+    """Write ``source`` to a file in ``workdir`` and import it.
+
+    The module is named ``name`` if given (the cache mode: every process
+    imports a program from the same file, so fwdjit's cache entries are
+    shared), else a fresh name.
+    """
+    name = name or f"{stem}_{os.getpid()}_{next(_COUNTER)}"
     path = os.path.join(workdir, name + ".py")
     with open(path, "w", encoding="utf-8") as fh:
         fh.write(source)
@@ -245,7 +250,8 @@ def _numba_differs(prog):
     return "" if ok else why
 
 
-def _check_program_inner(prog, workdir, *, configs=None, full=None, check_primal=None, retry=True):
+def _check_program_inner(prog, workdir, *, configs=None, full=None, check_primal=None, retry=True,
+                         module_name=None, cache=False):
     names = prog.names
     kinds = [k for _, k in prog.params]
     r = random.Random(prog.seed * 13 + 1)
@@ -258,7 +264,7 @@ def _check_program_inner(prog, workdir, *, configs=None, full=None, check_primal
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            mod = load_module(prog.source, workdir)
+            mod = load_module(prog.source, workdir, name=module_name)
     except Exception as exc:
         return Outcome("invalid", f"import: {type(exc).__name__}: {exc}", stage="import")
     plain = mod.f
@@ -286,7 +292,7 @@ def _check_program_inner(prog, workdir, *, configs=None, full=None, check_primal
                            stage="f32-conditioning")
 
     try:
-        fj = fwdjit(plain, cache=False)
+        fj = fwdjit(plain, cache=cache)
     except Exception as exc:
         return _crash(exc, "decorate", prog, args, ())
     tangents_all = prog.meta.get("tangents") or random_tangents(tuple(args), seed=prog.seed)

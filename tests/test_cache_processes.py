@@ -1,0 +1,101 @@
+"""One cache folder, many processes: a function's compiled code never serves another function.
+
+Regression for a silent wrong derivative (fixed in cache format 2): every
+``exec``-built shim of fwdjit had the same module and qualified name in every
+fwdjit function, Numba's symbol names carry a counter that restarts in each
+process, so cache files written by two processes could define one symbol
+with two bodies, and a third process that loaded both ran one function's
+code for the other (``numpy_cos.jvp`` returned sin's value and derivative).
+
+Each step below is a real Python process sharing ``FWDJIT_CACHE_DIR`` with
+the others, as two scripts, notebooks or test workers on one machine do; each
+checks its results against closed forms (``tests/cache_jobs.py``).
+"""
+import json
+import os
+import random
+import subprocess
+import sys
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def _start(cache, jobs):
+    env = dict(os.environ, FWDJIT_CACHE_DIR=str(cache), PYTHONPATH=ROOT)
+    return subprocess.Popen([sys.executable, os.path.join(HERE, "cache_jobs.py"), *jobs], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _finish(proc, jobs):
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err[-3000:]
+    results = json.loads(out.strip().splitlines()[-1])
+    assert list(results) == list(jobs)
+    bad = {j: r for j, r in results.items() if not r["ok"]}
+    assert not bad, f"wrong results in a process that ran {jobs}: {bad}"
+    return results
+
+
+def run_processes(cache, *job_lists, concurrent=False):
+    """Run one process per job list (one after another, or all at once); every result must be exact."""
+    if concurrent:
+        procs = [_start(cache, jobs) for jobs in job_lists]
+        return [_finish(p, jobs) for p, jobs in zip(procs, job_lists)]
+    return [_finish(_start(cache, jobs), jobs) for jobs in job_lists]
+
+
+def test_issue_sequence_sin_cos_tanh(tmp_path):
+    """The sequence as it was reported: sin, then cos, then both, then tanh (new) and sin (cached)."""
+    run_processes(tmp_path,
+                  ["jvp:numpy_sin:f64"],
+                  ["jvp:numpy_cos:f64"],
+                  ["jvp:numpy_sin:f64", "jvp:numpy_cos:f64"],
+                  ["jvp:numpy_tanh:f64", "jvp:numpy_sin:f64"],
+                  ["jvp:numpy_floor:f64"],
+                  ["jvp:numpy_ceil:f64", "jvp:numpy_floor:f64", "jvp:numpy_cos:f64"])
+
+
+def _family(names, kinds):
+    return [k.format(n=n) for n in names for k in kinds]
+
+
+# every kind of compiled code the cache holds, float64 and float32
+KINDS = ["jvp:{n}:f64", "jvp:{n}:f32", "batched:{n}:f64", "njit:{n}:f32", "call:{n}:f32"]
+MASKS = ["mask:{n}:10:f64", "mask:{n}:01:f32", "mask:{n}:11:f64"]
+LOSS_KINDS = ["fg:{n}:f64", "fg:{n}:f32", "train:{n}:f64"]
+
+
+def test_every_kind_of_compiled_code_across_processes(tmp_path):
+    """Two processes compile two families at once; a third loads both; a fourth adds a third family.
+
+    Each family member has the same signatures as its counterpart in the
+    other families, for every kind of compiled code: jvp entries, float32
+    twins, batched tangents, ``tangent_function`` inside ``@njit``,
+    activity patterns, forward-gradient functions and the training loop.
+    """
+    one = _family(["numpy_sin"], KINDS) + _family(["mul_sin"], MASKS) + _family(["loss_sin"], LOSS_KINDS)
+    two = _family(["numpy_cos"], KINDS) + _family(["mul_cos"], MASKS) + _family(["loss_cos"], LOSS_KINDS)
+    three = _family(["numpy_tanh"], KINDS[:2]) + _family(["loss_quartic"], LOSS_KINDS[:1])
+    run_processes(tmp_path, one, two, concurrent=True)
+    both = [j for pair in zip(two[::-1], one) for j in pair]     # interleaved, other order
+    run_processes(tmp_path, both)
+    run_processes(tmp_path, three + one[::2])
+
+
+ALL_JOBS = (_family(["numpy_sin", "numpy_cos", "numpy_tanh", "numpy_floor", "numpy_ceil"], KINDS)
+            + _family(["mul_sin", "mul_cos"], MASKS)
+            + _family(["loss_sin", "loss_cos", "loss_quartic"], LOSS_KINDS))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(4))
+def test_random_orders_of_processes(tmp_path, seed):
+    """Random subsets of all jobs, in random orders, over 5 process generations sharing one cache."""
+    r = random.Random(seed)
+    for generation in range(5):
+        lists = [r.sample(ALL_JOBS, r.randint(3, 10)) for _ in range(2)]
+        run_processes(tmp_path, *lists, concurrent=True)
+    run_processes(tmp_path, r.sample(ALL_JOBS, len(ALL_JOBS)))

@@ -36,7 +36,7 @@ def _avoid(args):
 def _worker(args):
     if ROOT not in sys.path:
         sys.path.insert(0, ROOT)
-    from tests.fuzz.gen import generate
+    from tests.fuzz.gen import generate, rotate_functions
     from tests.fuzz.runner import check_program
     from tests.fuzz.shrink import shrink
     from tests.fuzz.regress import write_regression
@@ -55,10 +55,17 @@ def _worker(args):
             break
         log({"start": seed})
         t0 = time.time()
-        prog = generate(seed, dtype=args.dtype, avoid=_avoid(args))
-        prog.meta["tangents"] = list(random_tangents(tuple(prog.args), seed=seed))
+        if isinstance(seed, str):           # cache mode: "SEED" or "SEEDvK", variant K of SEED
+            base, _, variant = seed.partition("v")
+            prog = generate(int(base), dtype=args.dtype, avoid=_avoid(args))
+            if variant:
+                prog = rotate_functions(prog, int(variant))
+        else:
+            prog = generate(seed, dtype=args.dtype, avoid=_avoid(args))
+        prog.meta["tangents"] = list(random_tangents(tuple(prog.args), seed=prog.seed))
         if args.program_dir:     # cache mode: one file per program, shared by every process
-            oc = check_program(prog, args.program_dir, module_name=f"fzc_{seed}", cache=True)
+            # through the public f.jvp, every activity pattern (what users call)
+            oc = check_program(prog, args.program_dir, module_name=f"fzc_{seed}", cache=True, full=True)
         else:
             oc = check_program(prog, workdir)
         rec = {"seed": seed, "status": oc.status, "stage": oc.stage, "exc": oc.exc_type,
@@ -137,8 +144,9 @@ def _cache_mode(args):
     """Programs compiled and loaded by several processes sharing one cache folder, in random orders.
 
     Seeds ``--seed`` .. ``--seed + --count`` are cut into groups of
-    ``--group``.  Each group gets a fresh cache folder and program folder; then
-    ``--generations`` rounds of ``--jobs`` concurrent processes each check a
+    ``--group``, programs of the same argument types together.  Each group
+    gets a fresh cache folder and program folder; every program is first
+    compiled alone in a fresh process, then ``--generations`` rounds of ``--jobs`` concurrent processes each check a
     random subset of the group in a random order (compiling what is new,
     loading what earlier processes compiled), and a last process checks the
     whole group in a random order, loading everything.  Every check compares
@@ -149,22 +157,41 @@ def _cache_mode(args):
     t0 = time.time()
     deadline = t0 + args.time_budget if args.time_budget else None
     records, died = [], []
-    seeds = list(range(args.seed, args.seed + args.count))
-    groups = [seeds[i:i + args.group] for i in range(0, len(seeds), args.group)]
+    from tests.fuzz.gen import generate, mutable
+    # programs with the same argument types go into one group: the clash this mode hunts swaps
+    # the compiled code of functions of identical signatures
+    buckets = {}
+    for seed in range(args.seed, args.seed + args.count):
+        prog = generate(seed, dtype=args.dtype, avoid=_avoid(args))
+        sig = tuple((type(a).__name__, str(getattr(a, "dtype", "")), getattr(a, "ndim", -1)) for a in prog.args)
+        buckets.setdefault(sig, []).append(seed)
+    # and with variants of themselves: the same program with sin, cos and tanh rotated (the same
+    # structure, so the same number of compiled functions before each shim, different values)
+    units = []
+    for seeds in buckets.values():
+        for seed in seeds:
+            units += [f"{seed}v{k}" for k in range(3)] if mutable(generate(seed, dtype=args.dtype,
+                                                                        avoid=_avoid(args)).source) \
+                else [str(seed)]
+    groups = [units[i:i + args.group] for i in range(0, len(units), args.group)]
     processes = 0
     for gi, group in enumerate(groups):
         if deadline and time.time() > deadline:
             break
         run_dir = tempfile.mkdtemp(prefix="fwdjit-fuzz-cache-")
         env = dict(os.environ, FWDJIT_CACHE_DIR=os.path.join(run_dir, "cache"))
-        if not args.opt:
-            env["NUMBA_OPT"] = "0"
+        # Numba's default optimization level: with NUMBA_OPT=0 the jvp entry point is not cached
+        # at all ("uses dynamic globals"), which would hide what this mode is for
+        env.pop("NUMBA_OPT", None)
         env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
         prog_dir = os.path.join(run_dir, "programs")
         os.makedirs(prog_dir)
         r = random.Random(group[0])
-        plan = [[r.sample(group, r.randint(1, len(group))) for _ in range(args.jobs)]
-                for _ in range(args.generations)]
+        # first every program alone in a fresh process (so programs of one signature get the same
+        # per-process symbol counters), then random subsets in random orders, then all of them
+        plan = [[[s] for s in group[i:i + args.jobs]] for i in range(0, len(group), args.jobs)]
+        plan += [[r.sample(group, r.randint(1, len(group))) for _ in range(args.jobs)]
+                 for _ in range(args.generations)]
         plan.append([r.sample(group, len(group))])
         for gen_i, lists in enumerate(plan):
             running = []
@@ -251,7 +278,7 @@ def main(argv=None):
     p.add_argument("--seeds", type=int, nargs=2, help=argparse.SUPPRESS)
     p.add_argument("--out", help=argparse.SUPPRESS)
     p.add_argument("--deadline", type=float, help=argparse.SUPPRESS)
-    p.add_argument("--seed-list", type=int, nargs="+", help=argparse.SUPPRESS)
+    p.add_argument("--seed-list", nargs="+", help=argparse.SUPPRESS)
     p.add_argument("--program-dir", help=argparse.SUPPRESS)
     p.add_argument("--cache-mode", action="store_true",
                    help="multi-process cache mode: programs compiled with cache=True by several processes "

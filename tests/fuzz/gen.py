@@ -33,6 +33,7 @@ matrices are ``N x N``.
 """
 from __future__ import annotations
 
+import re
 import random
 from dataclasses import dataclass, field
 
@@ -785,3 +786,33 @@ if __name__ == "__main__":   # pragma: no cover
         p = generate(int(s))
         print(p.source)
         print("# args:", p.args)
+
+
+# ------------------------------------------------------- cache-mode variants
+_ROTATE = re.compile(r"\b(np|math)\.(sin|cos|tanh)\(")
+_CYCLE = ["sin", "cos", "tanh"]
+
+
+def mutable(source):
+    """True when ``source`` calls sin, cos or tanh (so :func:`rotate_functions` changes it)."""
+    return bool(_ROTATE.search(source))
+
+
+def rotate_functions(prog, k):
+    """``prog`` with every np/math sin, cos, tanh replaced by the one ``k`` places further.
+
+    The variant has the same structure and argument types as the original
+    but computes other values: the cache mode of the fuzzer compiles such
+    siblings in separate processes, the case where a symbol clash between
+    cache files would swap their machine code.
+
+    >>> p = generate(3)
+    >>> q = rotate_functions(p, 1)
+    >>> (q.source == p.source) == (not mutable(p.source))
+    True
+    """
+    import dataclasses
+
+    def sub(m):
+        return f"{m.group(1)}.{_CYCLE[(_CYCLE.index(m.group(2)) + k) % 3]}("
+    return dataclasses.replace(prog, source=_ROTATE.sub(sub, prog.source), meta=dict(prog.meta))

@@ -73,11 +73,11 @@ class FwdjitFunction:
     """
 
     def __init__(self, func, *, fastmath=False, cache=True, parallel=False):
+        self.info = parse_function(func)       # first: anything but a 'def' function is a clear FwdjitError
         functools.update_wrapper(self, func)
         self.py_func = func
         self.name = func.__name__
         self.options = {"fastmath": fastmath, "cache": cache, "parallel": parallel}
-        self.info = parse_function(func)
         validate(self.info)
         self.params = list(self.info.params)
         self._nparams = len(self.params)
@@ -577,15 +577,23 @@ class _PrimalGen:
 
 
 def _int_params(tree):
-    """Parameters used where only ints go (range bounds, indices, shapes): no tangent in the default view."""
+    """Parameters used where only ints go (range bounds, indices, shapes) or annotated ``int``/``bool``:
+    no tangent in the default view."""
     params = {a.arg for a in tree.args.args}
-    used = set()
+    used = {a.arg for a in tree.args.args if _int_annotation(a.annotation)}
     for n in ast.walk(tree):
         if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "range":
             used |= {m.id for a in n.args for m in ast.walk(a) if isinstance(m, ast.Name)}
         elif isinstance(n, ast.Subscript):
             used |= {m.id for m in ast.walk(n.slice) if isinstance(m, ast.Name)}
     return params & used
+
+
+def _int_annotation(node):
+    names = {"int", "bool", "np.int32", "np.int64", "numpy.int64", "np.intp"}
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value.strip() in names
+    return node is not None and ast.unparse(node) in names
 
 
 def _is_user_function(obj):

@@ -132,8 +132,8 @@ def _fmt_s(s):
 
 
 # -------------------------------------------------------------------- main
-def _parser():
-    p = argparse.ArgumentParser(prog="python -m fwdjit demo",
+def _parser(prog=None):
+    p = argparse.ArgumentParser(prog=prog or "python -m fwdjit demo",
                                 description="Forward-gradient training of the MNIST MLP (Baydin et al. 2022).")
     p.add_argument("--steps", type=int, default=3000, help="training steps (default 3000)")
     p.add_argument("--lr", type=float, default=6e-4,
@@ -153,12 +153,12 @@ def _parser():
     return p
 
 
-def main(argv=None):
+def main(argv=None, prog=None):
     if argv is None:     # ``python -m fwdjit demo`` leaves "demo" in sys.argv
         argv = sys.argv[1:]
         if argv and argv[0] == "demo":
             argv = argv[1:]
-    args = _parser().parse_args(argv)
+    args = _parser(prog).parse_args(argv)
     t_all = time.perf_counter()
     from . import data, models
     from .backprop import backend, backprop_train, describe_backend

@@ -26,12 +26,13 @@ def fwdjit(func=None, *, fastmath=False, cache=True, parallel=False, target="cpu
     return _fwdjit_decorator(func, fastmath=fastmath, cache=cache, parallel=parallel, target=target)
 
 
-from .derivatives import grad, hessian, hvp, jacfwd  # noqa: E402
+from .derivatives import grad, hessian, hvp, jacfwd, vhv  # noqa: E402
 
 fwdjit.jvp = jvp
 fwdjit.jacfwd = jacfwd
 fwdjit.grad = grad
 fwdjit.hvp = hvp
+fwdjit.vhv = vhv
 fwdjit.hessian = hessian
 fwdjit.defjvp = defjvp
 fwdjit.FwdjitError = FwdjitError
@@ -39,7 +40,7 @@ fwdjit.TangentError = TangentError
 fwdjit.UnsupportedSyntax = UnsupportedSyntax
 fwdjit.UnsupportedCall = UnsupportedCall
 
-__all__ = ["fwdjit", "jvp", "defjvp", "jacfwd", "grad", "hvp", "hessian", "FwdjitFunction", "FwdjitError", "TransformError", "UnsupportedSyntax",
+__all__ = ["fwdjit", "jvp", "defjvp", "jacfwd", "grad", "hvp", "vhv", "hessian", "FwdjitFunction", "FwdjitError", "TransformError", "UnsupportedSyntax",
            "UnsupportedCall", "TangentError", "TangentMismatch", "Float32PromotionWarning", "get_fwdjit", "__version__"]
 
 from .forward import forward_grad, forward_grad_function  # noqa: E402

@@ -20,7 +20,7 @@ def fwdjit(func=None, *, fastmath=False, cache=True, parallel=False, target="cpu
     ``@fwdjit`` or ``@fwdjit(fastmath=False, cache=True, parallel=False, target="cpu")``;
     ``target="cuda"`` gives CUDA device functions and kernels (:mod:`fwdjit.cuda`).
     ``f(*args)`` runs the compiled primal, ``f.jvp(primals, tangents)`` returns
-    ``(out, dout)``, ``f.tangent_source`` shows the generated code and
+    ``(out, dout)`` (both also inside ``@numba.njit`` code), ``f.tangent_source`` shows the generated code and
     ``f.tangent_function(active)`` gives the Numba dispatcher of the JVP.
     """
     return _fwdjit_decorator(func, fastmath=fastmath, cache=cache, parallel=parallel, target=target)

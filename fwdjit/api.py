@@ -217,9 +217,20 @@ class FwdjitFunction:
                 if self._primal is None:
                     gen = _PrimalGen(self)
                     fdef = gen.run()
-                    self._primal, self._primal_source, self._primal_path = self._compile(
+                    disp, self._primal_source, self._primal_path = self._compile(
                         fdef, self.name, gen.bindings, "primal")
+                    disp._fwdjit_function = self
+                    self._primal = disp
         return self._primal
+
+    @property
+    def _numba_type_(self):
+        """What Numba's ``typeof`` reads: the decorated function is callable from ``@njit`` code.
+
+        A call resolves to the primal dispatcher (as a Numba dispatcher's does)
+        and ``f.jvp(primals, tangents)`` inside ``@njit`` code to the JVP.
+        """
+        return FwdjitType(self.primal_function_internal())
 
     @property
     def primal_function(self):
@@ -237,6 +248,36 @@ class FwdjitFunction:
         if self._f32_seen:
             out = _numpy_scalars(disp, args, out)
         return out
+
+    def _nopython_jvp(self):
+        """A stub typed by an overload: ``f.jvp(primals, tangents)`` inside ``@njit`` code."""
+        stub = self.__dict__.get("_njit_jvp")
+        if stub is not None:
+            return stub
+        with _LOCK:
+            if self.__dict__.get("_njit_jvp") is not None:
+                return self._njit_jvp
+            n, me = self._nparams, self
+            ns = {}
+            exec(f"def {self.name}_jvp(primals, tangents):\n    pass\n", ns)
+            stub = ns[f"{self.name}_jvp"]
+
+            def typer(primals, tangents):
+                if not (isinstance(primals, types.BaseTuple) and isinstance(tangents, types.BaseTuple)
+                        and len(primals) == n and len(tangents) == n):
+                    raise TypingError(f"fwdjit: jvp of {me.name}({', '.join(me.params)}) in @njit code: expected "
+                                      f"f.jvp(primals, tangents) with two tuples of {n} entries (None for no "
+                                      f"tangent); given {primals} and {tangents}")
+                if me.__dict__.get("jvp") is None:
+                    me.jvp = me._jvp_entry()        # the shim that f.jvp installs on its first call
+                body = ", ".join([f"primals[{i}]" for i in range(n)] + [f"tangents[{i}]" for i in range(n)])
+                return define(f"def {me.name}_jvp_tuples(primals, tangents):\n    return entry({body})\n",
+                              f"{me.name}_jvp_tuples", {"entry": me.jvp.dispatcher},
+                              me.jvp.dispatcher.py_func.__module__)
+
+            overload(stub, jit_options=self._jit_options())(typer)
+            self._njit_jvp = stub
+            return stub
 
     def _refresh_f32(self, disp):
         """Note float32 signatures (compiled now or loaded from the disk cache, where no typer runs)."""
@@ -689,6 +730,50 @@ def _typing_error(fj, args, exc):
     given = ", ".join(_describe(a) for a in args)
     return FwdjitError(f"{fj.name} could not be compiled for arguments ({given}).\n"
                        f"Numba said: {summary}\n(full message below)\n{exc}")
+
+
+# ------------------------------------------------- nopython: f(...) and f.jvp(...)
+class FwdjitType(types.Dispatcher):
+    """The Numba type of a FwdjitFunction.
+
+    Typing and lowering of a call are those of its primal dispatcher (this is a
+    ``types.Dispatcher`` of it), so ``f(x)`` in ``@njit`` code calls the
+    compiled primal, float32 twin included.  ``f.jvp(primals, tangents)``
+    resolves to the same JVP entry that ``f.jvp`` uses from Python.
+    """
+
+    def __init__(self, primal_dispatcher):
+        super().__init__(primal_dispatcher)
+        self.name = f"fwdjit({primal_dispatcher._fwdjit_function.name})"
+
+    @property
+    def fwdjit_function(self):
+        return self.dispatcher._fwdjit_function
+
+
+def _register_numba_type():
+    from numba.core.datamodel import models as _models
+    from numba.core.datamodel.registry import register_default
+    from numba.core.typing.templates import AttributeTemplate, infer_getattr
+    from numba.core.imputils import lower_getattr
+
+    register_default(FwdjitType)(_models.OpaqueModel)
+
+    @infer_getattr
+    class _FwdjitAttributes(AttributeTemplate):
+        key = FwdjitType
+
+        def resolve_jvp(self, ty):
+            stub = ty.fwdjit_function._nopython_jvp()
+            self.context.refresh()          # installs the overload registered for a new stub
+            return self.context.resolve_value_type(stub)
+
+    @lower_getattr(FwdjitType, "jvp")
+    def _lower_jvp(context, builder, ty, val):
+        return context.get_dummy_value()
+
+
+_register_numba_type()
 
 
 # -------------------------------------------------------------- entry points

@@ -85,6 +85,57 @@ def test_tangent_function_called_from_njit():
     assert np.isclose(loop(x, W, dW), expected, rtol=1e-13)
 
 
+def layer(x, W, b):
+    return np.sum(np.tanh(x @ W + b) * 0.5)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_decorated_function_is_callable_from_njit(dtype):
+    f = fwdjit(layer)
+    rng = np.random.default_rng(7)
+    x, W, b = rng.random((2, 3)).astype(dtype), rng.random((3, 4)).astype(dtype), dtype(0.25)
+    dx, dW = rng.random((2, 3)).astype(dtype), rng.random((3, 4)).astype(dtype)
+
+    @numba.njit
+    def primal(x, W, b):
+        return f(x, W, b)                                   # the decorated object itself
+
+    @numba.njit
+    def derivative(x, W, b, dx, dW):
+        y1, d1 = f.jvp((x, W, b), (dx, None, None))         # same call as from Python
+        y2, d2 = f.jvp((x, W, b), (dx, dW, None))           # another activity pattern, same function
+        return y1, d1, d2
+
+    @numba.njit
+    def passed(g, x, W, b):
+        return g(x, W, b)                                   # as an argument, like a dispatcher
+
+    y = primal(x, W, b)
+    assert np.isclose(y, f(x, W, b), rtol=1e-6 if dtype == np.float32 else 1e-14)
+    assert primal.nopython_signatures[0].return_type == numba.from_dtype(np.dtype(dtype))   # float32 stays
+    y1, d1, d2 = derivative(x, W, b, dx, dW)
+    ry, rd1 = f.jvp((x, W, b), (dx, None, None))
+    _, rd2 = f.jvp((x, W, b), (dx, dW, None))
+    assert np.isclose(y1, ry, rtol=1e-6) and np.isclose(d1, rd1, rtol=1e-6) and np.isclose(d2, rd2, rtol=1e-6)
+    assert derivative.nopython_signatures[0].return_type.types[1] == numba.from_dtype(np.dtype(dtype))
+    x64 = (x.astype(np.float64), W.astype(np.float64), float(b))
+    ref = central(layer, x64, (dx.astype(np.float64), None, None))
+    assert np.isclose(d1, ref, rtol=1e-4 if dtype == np.float32 else 1e-9)
+    assert np.isclose(passed(f, x, W, b), y, rtol=1e-6)
+    assert str(numba.typeof(f)) == "fwdjit(layer)"
+
+
+def test_njit_jvp_with_wrong_tuples_is_a_clear_error():
+    f = fwdjit(layer)
+
+    @numba.njit
+    def bad(x, W, b, dx):
+        return f.jvp((x, W), (dx, None))
+    with pytest.raises(numba.core.errors.TypingError, match=r"jvp of layer\(x, W, b\) in @njit code: expected "
+                                                            r"f.jvp\(primals, tangents\) with two tuples of 3"):
+        bad(np.ones((2, 3)), np.ones((3, 4)), 0.5, np.ones((2, 3)))
+
+
 def test_tangent_source_is_readable():
     f = fwdjit(model)
     src = f.tangent_source_for((True, False, False))

@@ -114,9 +114,12 @@ class FwdjitFunction:
                          "for a Numba-compilable function, or call it outside the differentiated function",
                     construct=f"call to {name}")
 
-    def _jit_options(self):
+    def _jit_options(self, user_code=True):
+        """Numba options.  ``parallel`` only for functions that contain the user's code: the
+        wrappers around them (entry points, dtype pickers, tuple unpacking) have nothing to
+        parallelize, and Numba warns about each of them (NumbaPerformanceWarning)."""
         return {"fastmath": self.options["fastmath"], "error_model": "numpy",
-                "parallel": self.options["parallel"]}
+                "parallel": bool(self.options["parallel"]) and user_code}
 
     def effective_mask(self, mask):
         """Which parameters carry tangents once in-place writes are accounted for."""
@@ -137,8 +140,11 @@ class FwdjitFunction:
         self._effective[mask] = eff
         return eff
 
-    def _compile(self, fdef, stem, bindings, kind):
-        """Write the module (plain + float32 twin + entry) and jit its entry point."""
+    def _compile(self, fdef, stem, bindings, kind, user_code=True):
+        """Write the module (plain + float32 twin + entry) and jit its entry point.
+
+        ``user_code``: ``fdef`` is (generated from) the user's function, not a wrapper.
+        """
         name = fdef.name
         fdef32 = copy.deepcopy(fdef)
         fdef32.name = name + "__f32"
@@ -167,7 +173,9 @@ class FwdjitFunction:
         ns[pick] = stub
         mod, key, path = load_module(stem, text, ns, extra)
         plain, twin = getattr(mod, name), getattr(mod, name + "__f32")
-        twin_disp = numba.njit(**self._jit_options())(twin)
+        opts, wrapper_opts = self._jit_options(user_code), self._jit_options(False)
+        twin_disp = numba.njit(**opts)(twin)
+        plain_disp = numba.njit(**opts)(plain)
         # the shims below belong to the hashed module, so their compiled names are unique to it
         call_twin = define(f"def {name}__call_twin({plist}):\n    return twin({plist})\n",
                            f"{name}__call_twin", {"twin": twin_disp}, mod.__name__)
@@ -182,12 +190,17 @@ class FwdjitFunction:
             body = "return plain({p})"
         call_plain = define(f"def {name}__call_plain({plist}):\n    " + body.format(p=plist) + "\n",
                             f"{name}__call_plain",
-                            {"plain": numba.njit(**self._jit_options())(plain), "fj": _runtime}, mod.__name__)
+                            {"plain": plain_disp, "fj": _runtime}, mod.__name__)
+        if opts == wrapper_opts:
+            plain_target = plain        # compiled by the overload below, with the same options
+        else:                           # parallel: only the user's code gets parallel=True
+            plain_target = define(f"def {name}__call_parallel({plist}):\n    return plain({plist})\n",
+                                  f"{name}__call_parallel", {"plain": plain_disp}, mod.__name__)
         me = self
 
         def pick_twin(*tys):
             if not has_float32(*tys):
-                return plain
+                return plain_target
             try:
                 twin_disp.get_call_template(tys, {})
             except TypingError as exc:
@@ -202,9 +215,10 @@ class FwdjitFunction:
             return call_twin
         typer = define(f"def {name}__typer({plist}):\n    return pick_twin({plist})\n",
                        f"{name}__typer", {"pick_twin": pick_twin}, mod.__name__)
-        overload(stub, jit_options=self._jit_options())(typer)
-        disp = guard_cache(numba.njit(cache=self.options["cache"], **self._jit_options())(
+        overload(stub, jit_options=wrapper_opts)(typer)
+        disp = guard_cache(numba.njit(cache=self.options["cache"], **wrapper_opts)(
             getattr(mod, name + "__entry")))
+        disp._fwdjit_user_dispatchers = (plain_disp, twin_disp)
         disp._fwdjit_key = key
         disp._fwdjit_path = str(path)
         disp._fwdjit_plain = plain
@@ -275,7 +289,7 @@ class FwdjitFunction:
                               f"{me.name}_jvp_tuples", {"entry": me.jvp.dispatcher},
                               me.jvp.dispatcher.py_func.__module__)
 
-            overload(stub, jit_options=self._jit_options())(typer)
+            overload(stub, jit_options=self._jit_options(False))(typer)
             self._njit_jvp = stub
             return stub
 
@@ -386,7 +400,7 @@ class FwdjitFunction:
                 src = f"def {self.name}_jvp{K}_stacked({', '.join(prims + stacked)}):\n" + "\n".join(body) + "\n"
                 fdef = ast.parse(src).body[0]
                 disp, _, _ = self._compile(fdef, f"{self.name}_jvp{K}_{bits}_stacked", {"inner": inner},
-                                           f"vstack{K}")
+                                           f"vstack{K}", user_code=False)
             table[key] = disp
             return disp
 
@@ -488,10 +502,11 @@ class FwdjitFunction:
                 return define(f"def {call}({flat}):\n    return disp({', '.join(args)})\n",
                               call, {"disp": disp}, mod.__name__)
 
-            overload(stub, jit_options=self._jit_options())(
+            overload(stub, jit_options=self._jit_options(False))(
                 define(f"def {name}__typer({flat}):\n    return typer({flat})\n",
                        f"{name}__typer", {"typer": typer}, mod.__name__))
-            entry = guard_cache(numba.njit(cache=self.options["cache"], **self._jit_options())(getattr(mod, name)))
+            entry = guard_cache(numba.njit(cache=self.options["cache"], **self._jit_options(False))(
+                getattr(mod, name)))
             original = entry._compile_for_args
 
             def compile_for_args(*args, **kws):

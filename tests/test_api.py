@@ -281,3 +281,32 @@ def test_scalar_results_have_numpy_dtypes():
     y, dy = f.jvp((x, s), (x, np.float32(1)))
     assert [type(v) for v in y] == expected and [type(v) for v in dy] == expected
     assert [type(v) for v in f(x.astype(np.float64), 0.5)] == [float, float, float]
+
+
+# ----------------------------------------------------------------- parallel
+def par_body(x, a):
+    return np.sum(np.sin(x) * a + x * x)
+
+
+def test_parallel_reaches_only_the_users_code(tmp_path, monkeypatch):
+    import warnings
+    from numba.core.errors import NumbaPerformanceWarning
+    monkeypatch.setenv("FWDJIT_CACHE_DIR", str(tmp_path))      # compiled now, not loaded from a cache
+    x = np.linspace(0.0, 1.0, 200)
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        f = fwdjit(parallel=True)(par_body)
+        y = f(x, 2.0)
+        y32 = f(x.astype(np.float32), np.float32(2.0))
+        _, dy = f.jvp((x, 2.0), (np.ones_like(x), None))
+        _, dy32 = f.jvp((x.astype(np.float32), np.float32(2.0)), (np.ones(200, np.float32), None))
+    perf = [str(r.message) for r in rec if issubclass(r.category, NumbaPerformanceWarning)]
+    assert perf == []                                   # numba.njit(parallel=True) warns about none either
+    assert np.isclose(y, par_body(x, 2.0), rtol=1e-13) and np.isclose(y32, y, rtol=1e-5)
+    assert np.isclose(dy, np.sum(2.0 * np.cos(x) + 2 * x), rtol=1e-13) and np.isclose(dy32, dy, rtol=1e-5)
+    # ... and the user's code did become parallel loops, in both the plain and the float32 versions
+    for disp in (f.primal_function, f.tangent_function((True, False))):
+        compiled = [c for u in disp._fwdjit_user_dispatchers for c in u.overloads.values()]
+        assert len(compiled) >= 1 + (disp is f.primal_function)
+        assert all(u.targetoptions["parallel"] for u in disp._fwdjit_user_dispatchers)
+        assert all(c.metadata.get("parfors") for c in compiled)

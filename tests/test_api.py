@@ -136,6 +136,23 @@ def test_njit_jvp_with_wrong_tuples_is_a_clear_error():
         bad(np.ones((2, 3)), np.ones((3, 4)), 0.5, np.ones((2, 3)))
 
 
+def scale_in_place(x, a):
+    x *= a
+    return np.sum(x)
+
+
+def test_jvp_writes_into_the_callers_tangent_like_the_primal_writes_into_x():
+    """Documented in README (API, in-place writes): the JVP mutates dx as the primal mutates x."""
+    f = fwdjit(scale_in_place)
+    x, dx = np.array([1.0, 2.0]), np.array([1.0, 0.0])
+    y, dy = f.jvp((x, 3.0), (dx, 1.0))
+    assert (y, dy) == (9.0, 6.0)
+    assert x.tolist() == [3.0, 6.0] and dx.tolist() == [4.0, 2.0]      # the README's numbers
+    x2 = np.array([1.0, 2.0])
+    f(x2, 3.0)
+    assert x2.tolist() == [3.0, 6.0]
+
+
 def test_tangent_source_is_readable():
     f = fwdjit(model)
     src = f.tangent_source_for((True, False, False))

@@ -590,8 +590,21 @@ class FwdjitFunction:
     @property
     def tangent_source(self):
         """The generated tangent source (plain variant) for the last mask used, or all arguments active."""
-        mask = self._last_mask or tuple(p not in _int_params(self.info.tree) for p in self.params)
+        mask = self._last_mask or self._mask_of_last_jvp() or \
+            tuple(p not in _int_params(self.info.tree) for p in self.params)
         return self.tangent_source_for(mask)
+
+    def _mask_of_last_jvp(self):
+        """The activity pattern of the last ``f.jvp`` signature, read from its dispatcher.
+
+        When the JVP's machine code comes from Numba's disk cache no typer runs, so
+        ``_last_mask`` stays unset; the loaded signatures still say which tangents were None.
+        """
+        shim = self.__dict__.get("jvp")
+        sigs = list(getattr(getattr(shim, "dispatcher", None), "overloads", {}))
+        if not sigs:
+            return None
+        return tuple(not isinstance(t, (types.NoneType, types.Omitted)) for t in sigs[-1][self._nparams:])
 
     def tangent_source_for(self, active):
         gen = self._generator(tuple(bool(a) for a in active), check_inputs=False)

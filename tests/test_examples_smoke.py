@@ -212,3 +212,33 @@ def test_bench_training_report():
             "mlp_sampling_update_share": 0.15, "mlp_sampling_update_share_rademacher": 0.03, "jax": "x"}]
     md = bt.markdown(res, {"cpu": "cpu", "cores": 2, "python": "3", "numpy": "2", "date": "today"})
     assert "NOT met" in md and "met" in md and "15.0%" in md and "1.20x JAX BP step" in md
+
+
+def _readme_first_example():
+    text = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    section = text[text.index("## A first example"):text.index("## API")]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    output = section.split("```text\n", 1)[1].split("```", 1)[0]
+    return code, output
+
+
+def _same_output(got, want):
+    """Line by line: equal text, numbers equal to 1e-12 relative (the last digit may depend on libm)."""
+    got, want = got.rstrip("\n").splitlines(), want.rstrip("\n").splitlines()
+    assert len(got) == len(want), (got, want)
+    for g, w in zip(got, want):
+        try:
+            np.testing.assert_allclose([float(v) for v in g.split()], [float(v) for v in w.split()], rtol=1e-12)
+        except ValueError:
+            assert g == w
+
+
+def test_readme_first_example_shows_what_it_prints(tmp_path):
+    code, output = _readme_first_example()
+    assert code == open(os.path.join(EXAMPLES, "first_example.py"), encoding="utf-8").read()
+    env = dict(os.environ, PYTHONPATH=ROOT, FWDJIT_CACHE_DIR=str(tmp_path / "cache"))
+    for run in ("compiled", "loaded from the cache"):   # tangent_source must not depend on which
+        proc = subprocess.run([sys.executable, os.path.join(EXAMPLES, "first_example.py")], env=env, cwd=tmp_path,
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        _same_output(proc.stdout, output)

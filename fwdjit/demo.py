@@ -9,7 +9,7 @@ the same start on the same minibatches, for the same number of steps.  Prints
 a progress bar, the test accuracies and a table; writes two plots (loss vs
 iteration, loss vs wall time) as PNG files when matplotlib is installed.
 
-Options (``python -m fwdjit.demo --help``): steps, learning rate, time budget,
+Options (``python -m fwdjit demo --help``): steps, learning rate, time budget,
 output folder, BLAS threads, backprop backend.
 """
 from __future__ import annotations

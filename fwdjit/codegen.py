@@ -80,7 +80,7 @@ def key_of(text: str, extra: str = "") -> str:
 
 
 def define(source: str, name: str, namespace: dict, module: str):
-    """Execute ``source`` (one ``def name(...)``) as a function of the module ``module``.
+    r"""Execute ``source`` (one ``def name(...)``) as a function of the module ``module``.
 
     Numba names a compiled function's machine code by its module, its
     qualified name and a counter that restarts in every process.  Two

@@ -108,9 +108,12 @@ def run_model(model, steps=None, lr=PAPER["lr"], decay=PAPER["decay"], batch=PAP
     if out:
         os.makedirs(out, exist_ok=True)
         if plots:
-            res["plots"] = plot_curves(runs, os.path.join(out, f"mnist_{model}"),
-                                       f"MNIST {model}, batch {batch}, eta0 {lr:g}, k {decay:g}",
-                                       window=max(1, min(100, fg.steps_done // 10)))
+            notes = [f"test accuracy {100 * res[k]['test_accuracy']:.1f}%" for k in ("fg", "bp") if k in res]
+            res["plots"] = plot_curves([r + (n,) for r, n in zip(runs, notes)], os.path.join(out, f"mnist_{model}"),
+                                       f"MNIST {model} ({desc})",
+                                       window=max(1, min(100, fg.steps_done // 10)),
+                                       details=f"SGD lr {lr:g}·exp(-{decay:g} t), {fg.steps_done} steps, "
+                                               f"batch {batch}, seed {seed}, {distribution} directions")
         with open(os.path.join(out, f"mnist_{model}.json"), "w") as f:
             json.dump(res, f, indent=1, default=float)
     return res

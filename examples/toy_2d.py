@@ -9,9 +9,9 @@ JVP); exact-gradient descent uses forward mode with the two basis tangents
 for several seeds.
 
 Writes ``toy_2d_{beale,rosenbrock}_{trajectories,loss_vs_iteration,loss_vs_time}.png``
-into ``--out`` and prints a summary table.
+into ``--out`` (default: the current directory) and prints a summary table.
 
-    python examples/toy_2d.py [--out examples/out] [--seeds 5] [--scale 1.0]
+    python examples/toy_2d.py [--out DIR (default: .)] [--seeds 5] [--scale 1.0]
 
 ``--scale 0.1`` runs a tenth of the iterations (the smoke test uses it).
 """
@@ -76,7 +76,12 @@ def run(name, seeds=5, scale=1.0):
             "runs": runs}
 
 
-_COLORS = ["C0", "C1", "C2", "C4", "C5", "C6", "C8", "C9"]      # C3 (red) is the exact gradient
+_COLORS = ["C0", "C1", "C2", "C4", "C5", "C6", "C8", "C9"]      # forward-gradient seeds; the exact gradient is black
+_EXACT = dict(color="k", lw=1.3, ls="--", zorder=4)              # dashed and on top: the paths under it stay visible
+
+
+def _fg_style(k):
+    return dict(color=_COLORS[(k - 1) % len(_COLORS)], lw=0.9, alpha=0.85, zorder=3)
 
 
 def plot(result, out):
@@ -88,37 +93,44 @@ def plot(result, out):
         print("matplotlib is not installed: no plots")
         return []
     name, fn, box = result["name"], result["fn"], result["box"]
+    seeds = len(result["runs"]) - 1
+    setting = (f"{result['steps']:,} iterations, η = {result['eta']:g}, start {tuple(result['start'])}, "
+               f"forward gradient: {seeds} seed{'s' if seeds != 1 else ''}")
     paths = []
     xs = np.linspace(box[0], box[1], 300)
     ys = np.linspace(box[2], box[3], 300)
     Xg, Yg = np.meshgrid(xs, ys)
     Z = np.vectorize(lambda a, b: fn(np.array([a, b])))(Xg, Yg)
-    fig, ax = plt.subplots(figsize=(6, 5), dpi=110)
+    fig, ax = plt.subplots(figsize=(6.4, 5.4), dpi=110)
     ax.contour(Xg, Yg, np.log1p(Z), levels=30, cmap="Greys", linewidths=0.6)
     for k, (label, _, _, path) in enumerate(result["runs"]):
-        style = dict(color="C3", lw=2.0, zorder=3) if k == 0 else dict(color=_COLORS[k % 8], lw=0.9, alpha=0.8)
-        ax.plot(path[:, 0], path[:, 1], label=label if k <= 2 else None, **style)
-    ax.plot(*result["start"], "ko", ms=5, label="start")
-    ax.plot(*result["xmin"], "k*", ms=10, label="minimum")
+        ax.plot(path[:, 0], path[:, 1], label=label, **(_EXACT if k == 0 else _fg_style(k)))
+    ax.plot(*result["start"], "ko", ms=5, label="start", zorder=5)
+    ax.plot(*result["xmin"], "k*", ms=10, label="minimum", zorder=5)
     ax.set_xlim(box[0], box[1])
     ax.set_ylim(box[2], box[3])
-    ax.set_title(f"{name}: {result['steps']} iterations, eta = {result['eta']:g}", fontsize=10)
-    ax.legend(fontsize=7, loc="best")
+    ax.set_xlabel("x  (first parameter)")
+    ax.set_ylabel("y  (second parameter)")
+    ax.set_title(f"{name}: descent paths on contours of log(1 + f)\n{setting}", fontsize=9)
+    ax.legend(fontsize=7, loc="best", ncol=2)
     fig.tight_layout()
     p = os.path.join(out, f"toy_2d_{name}_trajectories.png")
     fig.savefig(p)
     plt.close(fig)
     paths.append(p)
+    longest = max(float(timed.times[-1]) for _, _, timed, _ in result["runs"])
+    unit, per_s = ("µs", 1e6) if longest < 1e-3 else ("ms", 1e3) if longest < 1.0 else ("s", 1.0)
     for xkind in ("iteration", "time"):
-        fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
+        fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=110)
         for k, (label, _, timed, _) in enumerate(result["runs"]):
-            x = np.arange(1, timed.steps_done + 1) if xkind == "iteration" else timed.times
-            style = dict(color="C3", lw=2.0, zorder=3) if k == 0 else dict(color=_COLORS[k % 8], lw=0.8, alpha=0.8)
-            ax.plot(x, np.maximum(timed.losses, 1e-16), label=label if k <= 2 else None, **style)
+            x = np.arange(1, timed.steps_done + 1) if xkind == "iteration" else np.asarray(timed.times) * per_s
+            ax.plot(x, np.maximum(timed.losses, 1e-16), label=f"{label}: final f = {timed.losses[-1]:.2g}",
+                    **(_EXACT if k == 0 else _fg_style(k)))
         ax.set_yscale("log")
-        ax.set_xlabel("iteration" if xkind == "iteration" else "wall-clock time (s)")
-        ax.set_ylabel("f")
-        ax.set_title(f"{name}: loss vs {xkind}", fontsize=10)
+        ax.set_xlabel("iteration" if xkind == "iteration"
+                      else f"wall-clock time in the compiled loop ({unit}), compilation excluded")
+        ax.set_ylabel(f"f (loss, log scale; minimum f = {fn(np.array(result['xmin'], float)):.2g})")
+        ax.set_title(f"{name}: loss vs {xkind}\n{setting}", fontsize=9)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
         fig.tight_layout()
@@ -146,7 +158,7 @@ def summary_rows(result):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "out"))
+    ap.add_argument("--out", default=".", help="folder for the plots (default: the current directory)")
     ap.add_argument("--seeds", type=int, default=5, help="forward-gradient runs (seeds 0..n-1)")
     ap.add_argument("--scale", type=float, default=1.0, help="fraction of the paper's iterations")
     ap.add_argument("--only", choices=list(PROBLEMS), help="run one problem")

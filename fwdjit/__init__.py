@@ -20,18 +20,19 @@ def fwdjit(func=None, *, fastmath=False, cache=True, parallel=False, target="cpu
     ``@fwdjit`` or ``@fwdjit(fastmath=False, cache=True, parallel=False, target="cpu")``;
     ``target="cuda"`` gives CUDA device functions and kernels (:mod:`fwdjit.cuda`).
     ``f(*args)`` runs the compiled primal, ``f.jvp(primals, tangents)`` returns
-    ``(out, dout)``, ``f.tangent_source`` shows the generated code and
+    ``(out, dout)`` (both also inside ``@numba.njit`` code), ``f.tangent_source`` shows the generated code and
     ``f.tangent_function(active)`` gives the Numba dispatcher of the JVP.
     """
     return _fwdjit_decorator(func, fastmath=fastmath, cache=cache, parallel=parallel, target=target)
 
 
-from .derivatives import grad, hessian, hvp, jacfwd  # noqa: E402
+from .derivatives import grad, hessian, hvp, jacfwd, vhv  # noqa: E402
 
 fwdjit.jvp = jvp
 fwdjit.jacfwd = jacfwd
 fwdjit.grad = grad
 fwdjit.hvp = hvp
+fwdjit.vhv = vhv
 fwdjit.hessian = hessian
 fwdjit.defjvp = defjvp
 fwdjit.FwdjitError = FwdjitError
@@ -39,7 +40,7 @@ fwdjit.TangentError = TangentError
 fwdjit.UnsupportedSyntax = UnsupportedSyntax
 fwdjit.UnsupportedCall = UnsupportedCall
 
-__all__ = ["fwdjit", "jvp", "defjvp", "jacfwd", "grad", "hvp", "hessian", "FwdjitFunction", "FwdjitError", "TransformError", "UnsupportedSyntax",
+__all__ = ["fwdjit", "jvp", "defjvp", "jacfwd", "grad", "hvp", "vhv", "hessian", "FwdjitFunction", "FwdjitError", "TransformError", "UnsupportedSyntax",
            "UnsupportedCall", "TangentError", "TangentMismatch", "Float32PromotionWarning", "get_fwdjit", "__version__"]
 
 from .forward import forward_grad, forward_grad_function  # noqa: E402

@@ -73,11 +73,11 @@ class FwdjitFunction:
     """
 
     def __init__(self, func, *, fastmath=False, cache=True, parallel=False):
+        self.info = parse_function(func)       # first: anything but a 'def' function is a clear FwdjitError
         functools.update_wrapper(self, func)
         self.py_func = func
         self.name = func.__name__
         self.options = {"fastmath": fastmath, "cache": cache, "parallel": parallel}
-        self.info = parse_function(func)
         validate(self.info)
         self.params = list(self.info.params)
         self._nparams = len(self.params)
@@ -114,9 +114,12 @@ class FwdjitFunction:
                          "for a Numba-compilable function, or call it outside the differentiated function",
                     construct=f"call to {name}")
 
-    def _jit_options(self):
+    def _jit_options(self, user_code=True):
+        """Numba options.  ``parallel`` only for functions that contain the user's code: the
+        wrappers around them (entry points, dtype pickers, tuple unpacking) have nothing to
+        parallelize, and Numba warns about each of them (NumbaPerformanceWarning)."""
         return {"fastmath": self.options["fastmath"], "error_model": "numpy",
-                "parallel": self.options["parallel"]}
+                "parallel": bool(self.options["parallel"]) and user_code}
 
     def effective_mask(self, mask):
         """Which parameters carry tangents once in-place writes are accounted for."""
@@ -137,8 +140,11 @@ class FwdjitFunction:
         self._effective[mask] = eff
         return eff
 
-    def _compile(self, fdef, stem, bindings, kind):
-        """Write the module (plain + float32 twin + entry) and jit its entry point."""
+    def _compile(self, fdef, stem, bindings, kind, user_code=True):
+        """Write the module (plain + float32 twin + entry) and jit its entry point.
+
+        ``user_code``: ``fdef`` is (generated from) the user's function, not a wrapper.
+        """
         name = fdef.name
         fdef32 = copy.deepcopy(fdef)
         fdef32.name = name + "__f32"
@@ -167,7 +173,9 @@ class FwdjitFunction:
         ns[pick] = stub
         mod, key, path = load_module(stem, text, ns, extra)
         plain, twin = getattr(mod, name), getattr(mod, name + "__f32")
-        twin_disp = numba.njit(**self._jit_options())(twin)
+        opts, wrapper_opts = self._jit_options(user_code), self._jit_options(False)
+        twin_disp = numba.njit(**opts)(twin)
+        plain_disp = numba.njit(**opts)(plain)
         # the shims below belong to the hashed module, so their compiled names are unique to it
         call_twin = define(f"def {name}__call_twin({plist}):\n    return twin({plist})\n",
                            f"{name}__call_twin", {"twin": twin_disp}, mod.__name__)
@@ -182,12 +190,17 @@ class FwdjitFunction:
             body = "return plain({p})"
         call_plain = define(f"def {name}__call_plain({plist}):\n    " + body.format(p=plist) + "\n",
                             f"{name}__call_plain",
-                            {"plain": numba.njit(**self._jit_options())(plain), "fj": _runtime}, mod.__name__)
+                            {"plain": plain_disp, "fj": _runtime}, mod.__name__)
+        if opts == wrapper_opts:
+            plain_target = plain        # compiled by the overload below, with the same options
+        else:                           # parallel: only the user's code gets parallel=True
+            plain_target = define(f"def {name}__call_parallel({plist}):\n    return plain({plist})\n",
+                                  f"{name}__call_parallel", {"plain": plain_disp}, mod.__name__)
         me = self
 
         def pick_twin(*tys):
             if not has_float32(*tys):
-                return plain
+                return plain_target
             try:
                 twin_disp.get_call_template(tys, {})
             except TypingError as exc:
@@ -202,9 +215,10 @@ class FwdjitFunction:
             return call_twin
         typer = define(f"def {name}__typer({plist}):\n    return pick_twin({plist})\n",
                        f"{name}__typer", {"pick_twin": pick_twin}, mod.__name__)
-        overload(stub, jit_options=self._jit_options())(typer)
-        disp = guard_cache(numba.njit(cache=self.options["cache"], **self._jit_options())(
+        overload(stub, jit_options=wrapper_opts)(typer)
+        disp = guard_cache(numba.njit(cache=self.options["cache"], **wrapper_opts)(
             getattr(mod, name + "__entry")))
+        disp._fwdjit_user_dispatchers = (plain_disp, twin_disp)
         disp._fwdjit_key = key
         disp._fwdjit_path = str(path)
         disp._fwdjit_plain = plain
@@ -217,9 +231,20 @@ class FwdjitFunction:
                 if self._primal is None:
                     gen = _PrimalGen(self)
                     fdef = gen.run()
-                    self._primal, self._primal_source, self._primal_path = self._compile(
+                    disp, self._primal_source, self._primal_path = self._compile(
                         fdef, self.name, gen.bindings, "primal")
+                    disp._fwdjit_function = self
+                    self._primal = disp
         return self._primal
+
+    @property
+    def _numba_type_(self):
+        """What Numba's ``typeof`` reads: the decorated function is callable from ``@njit`` code.
+
+        A call resolves to the primal dispatcher (as a Numba dispatcher's does)
+        and ``f.jvp(primals, tangents)`` inside ``@njit`` code to the JVP.
+        """
+        return FwdjitType(self.primal_function_internal())
 
     @property
     def primal_function(self):
@@ -237,6 +262,36 @@ class FwdjitFunction:
         if self._f32_seen:
             out = _numpy_scalars(disp, args, out)
         return out
+
+    def _nopython_jvp(self):
+        """A stub typed by an overload: ``f.jvp(primals, tangents)`` inside ``@njit`` code."""
+        stub = self.__dict__.get("_njit_jvp")
+        if stub is not None:
+            return stub
+        with _LOCK:
+            if self.__dict__.get("_njit_jvp") is not None:
+                return self._njit_jvp
+            n, me = self._nparams, self
+            ns = {}
+            exec(f"def {self.name}_jvp(primals, tangents):\n    pass\n", ns)
+            stub = ns[f"{self.name}_jvp"]
+
+            def typer(primals, tangents):
+                if not (isinstance(primals, types.BaseTuple) and isinstance(tangents, types.BaseTuple)
+                        and len(primals) == n and len(tangents) == n):
+                    raise TypingError(f"fwdjit: jvp of {me.name}({', '.join(me.params)}) in @njit code: expected "
+                                      f"f.jvp(primals, tangents) with two tuples of {n} entries (None for no "
+                                      f"tangent); given {primals} and {tangents}")
+                if me.__dict__.get("jvp") is None:
+                    me.jvp = me._jvp_entry()        # the shim that f.jvp installs on its first call
+                body = ", ".join([f"primals[{i}]" for i in range(n)] + [f"tangents[{i}]" for i in range(n)])
+                return define(f"def {me.name}_jvp_tuples(primals, tangents):\n    return entry({body})\n",
+                              f"{me.name}_jvp_tuples", {"entry": me.jvp.dispatcher},
+                              me.jvp.dispatcher.py_func.__module__)
+
+            overload(stub, jit_options=self._jit_options(False))(typer)
+            self._njit_jvp = stub
+            return stub
 
     def _refresh_f32(self, disp):
         """Note float32 signatures (compiled now or loaded from the disk cache, where no typer runs)."""
@@ -345,7 +400,7 @@ class FwdjitFunction:
                 src = f"def {self.name}_jvp{K}_stacked({', '.join(prims + stacked)}):\n" + "\n".join(body) + "\n"
                 fdef = ast.parse(src).body[0]
                 disp, _, _ = self._compile(fdef, f"{self.name}_jvp{K}_{bits}_stacked", {"inner": inner},
-                                           f"vstack{K}")
+                                           f"vstack{K}", user_code=False)
             table[key] = disp
             return disp
 
@@ -447,10 +502,11 @@ class FwdjitFunction:
                 return define(f"def {call}({flat}):\n    return disp({', '.join(args)})\n",
                               call, {"disp": disp}, mod.__name__)
 
-            overload(stub, jit_options=self._jit_options())(
+            overload(stub, jit_options=self._jit_options(False))(
                 define(f"def {name}__typer({flat}):\n    return typer({flat})\n",
                        f"{name}__typer", {"typer": typer}, mod.__name__))
-            entry = guard_cache(numba.njit(cache=self.options["cache"], **self._jit_options())(getattr(mod, name)))
+            entry = guard_cache(numba.njit(cache=self.options["cache"], **self._jit_options(False))(
+                getattr(mod, name)))
             original = entry._compile_for_args
 
             def compile_for_args(*args, **kws):
@@ -534,8 +590,21 @@ class FwdjitFunction:
     @property
     def tangent_source(self):
         """The generated tangent source (plain variant) for the last mask used, or all arguments active."""
-        mask = self._last_mask or tuple(p not in _int_params(self.info.tree) for p in self.params)
+        mask = self._last_mask or self._mask_of_last_jvp() or \
+            tuple(p not in _int_params(self.info.tree) for p in self.params)
         return self.tangent_source_for(mask)
+
+    def _mask_of_last_jvp(self):
+        """The activity pattern of the last ``f.jvp`` signature, read from its dispatcher.
+
+        When the JVP's machine code comes from Numba's disk cache no typer runs, so
+        ``_last_mask`` stays unset; the loaded signatures still say which tangents were None.
+        """
+        shim = self.__dict__.get("jvp")
+        sigs = list(getattr(getattr(shim, "dispatcher", None), "overloads", {}))
+        if not sigs:
+            return None
+        return tuple(not isinstance(t, (types.NoneType, types.Omitted)) for t in sigs[-1][self._nparams:])
 
     def tangent_source_for(self, active):
         gen = self._generator(tuple(bool(a) for a in active), check_inputs=False)
@@ -577,15 +646,23 @@ class _PrimalGen:
 
 
 def _int_params(tree):
-    """Parameters used where only ints go (range bounds, indices, shapes): no tangent in the default view."""
+    """Parameters used where only ints go (range bounds, indices, shapes) or annotated ``int``/``bool``:
+    no tangent in the default view."""
     params = {a.arg for a in tree.args.args}
-    used = set()
+    used = {a.arg for a in tree.args.args if _int_annotation(a.annotation)}
     for n in ast.walk(tree):
         if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "range":
             used |= {m.id for a in n.args for m in ast.walk(a) if isinstance(m, ast.Name)}
         elif isinstance(n, ast.Subscript):
             used |= {m.id for m in ast.walk(n.slice) if isinstance(m, ast.Name)}
     return params & used
+
+
+def _int_annotation(node):
+    names = {"int", "bool", "np.int32", "np.int64", "numpy.int64", "np.intp"}
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value.strip() in names
+    return node is not None and ast.unparse(node) in names
 
 
 def _is_user_function(obj):
@@ -681,6 +758,50 @@ def _typing_error(fj, args, exc):
     given = ", ".join(_describe(a) for a in args)
     return FwdjitError(f"{fj.name} could not be compiled for arguments ({given}).\n"
                        f"Numba said: {summary}\n(full message below)\n{exc}")
+
+
+# ------------------------------------------------- nopython: f(...) and f.jvp(...)
+class FwdjitType(types.Dispatcher):
+    """The Numba type of a FwdjitFunction.
+
+    Typing and lowering of a call are those of its primal dispatcher (this is a
+    ``types.Dispatcher`` of it), so ``f(x)`` in ``@njit`` code calls the
+    compiled primal, float32 twin included.  ``f.jvp(primals, tangents)``
+    resolves to the same JVP entry that ``f.jvp`` uses from Python.
+    """
+
+    def __init__(self, primal_dispatcher):
+        super().__init__(primal_dispatcher)
+        self.name = f"fwdjit({primal_dispatcher._fwdjit_function.name})"
+
+    @property
+    def fwdjit_function(self):
+        return self.dispatcher._fwdjit_function
+
+
+def _register_numba_type():
+    from numba.core.datamodel import models as _models
+    from numba.core.datamodel.registry import register_default
+    from numba.core.typing.templates import AttributeTemplate, infer_getattr
+    from numba.core.imputils import lower_getattr
+
+    register_default(FwdjitType)(_models.OpaqueModel)
+
+    @infer_getattr
+    class _FwdjitAttributes(AttributeTemplate):
+        key = FwdjitType
+
+        def resolve_jvp(self, ty):
+            stub = ty.fwdjit_function._nopython_jvp()
+            self.context.refresh()          # installs the overload registered for a new stub
+            return self.context.resolve_value_type(stub)
+
+    @lower_getattr(FwdjitType, "jvp")
+    def _lower_jvp(context, builder, ty, val):
+        return context.get_dummy_value()
+
+
+_register_numba_type()
 
 
 # -------------------------------------------------------------- entry points

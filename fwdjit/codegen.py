@@ -80,7 +80,7 @@ def key_of(text: str, extra: str = "") -> str:
 
 
 def define(source: str, name: str, namespace: dict, module: str):
-    """Execute ``source`` (one ``def name(...)``) as a function of the module ``module``.
+    r"""Execute ``source`` (one ``def name(...)``) as a function of the module ``module``.
 
     Numba names a compiled function's machine code by its module, its
     qualified name and a counter that restarts in every process.  Two
@@ -166,25 +166,39 @@ def load_module(stem: str, text: str, namespace: dict, extra: str = ""):
     return mod, key, path
 
 
+def _cache_files(d):
+    return [p for p in d.rglob("*") if p.is_file()]
+
+
 def cache_info():
+    """``{"path", "files", "bytes", "modules"}``: every file under the cache folder, counted recursively.
+
+    ``modules`` counts the generated Python modules; the other files are
+    Numba's compiled code and index files and Python's bytecode beside them.
+    ``cache_clear`` removes exactly the ``files`` counted here.
+    """
     d = cache_dir()
-    files = [p for p in d.rglob("*") if p.is_file()]
-    return {"path": str(d), "files": len(files), "bytes": sum(p.stat().st_size for p in files)}
+    files = _cache_files(d)
+    return {"path": str(d), "files": len(files), "bytes": sum(p.stat().st_size for p in files),
+            "modules": sum(1 for p in files if p.suffix == ".py" and p.parent == d)}
 
 
 def cache_clear():
+    """Empty the cache folder; return the number of files removed (the ``files`` of :func:`cache_info`)."""
     import shutil
     d = cache_dir()
     n = 0
     for p in list(d.iterdir()):
         if p.is_dir():
+            inside = len(_cache_files(p))
             shutil.rmtree(p, ignore_errors=True)
+            n += inside - len(_cache_files(p)) if p.exists() else inside
         else:
             try:
                 p.unlink()
             except OSError:
                 continue
-        n += 1
+            n += 1
     return n
 
 

@@ -9,7 +9,7 @@ the same start on the same minibatches, for the same number of steps.  Prints
 a progress bar, the test accuracies and a table; writes two plots (loss vs
 iteration, loss vs wall time) as PNG files when matplotlib is installed.
 
-Options (``python -m fwdjit.demo --help``): steps, learning rate, time budget,
+Options (``python -m fwdjit demo --help``): steps, learning rate, time budget,
 output folder, BLAS threads, backprop backend.
 """
 from __future__ import annotations
@@ -82,8 +82,14 @@ def numpy_accuracy(model, params, X, labels):
     return float(np.mean(np.argmax(logits, axis=1) == labels))
 
 
-def plot_curves(runs, path_prefix, title, window=100):
-    """Two PNGs: loss vs iteration and loss vs wall time.  ``runs``: list of (label, times, losses).
+def plot_curves(runs, path_prefix, title, window=100, details=None):
+    """Two PNGs: loss vs iteration and loss vs wall time.
+
+    ``runs``: list of ``(label, times, losses)`` or ``(label, times, losses, note)``; the note
+    (e.g. the test accuracy) is added to the legend.  ``details``: a line under the title with the
+    settings a reader needs to compare runs (learning rate, steps, batch, seed).  Each curve is the
+    raw loss (faint) under its moving average.  ``times`` is the training clock: compilation is
+    not in it, and the time axis says so.
 
     Returns the written paths, or [] when matplotlib is not installed.
     """
@@ -95,16 +101,23 @@ def plot_curves(runs, path_prefix, title, window=100):
         return []
     out = []
     for xkind in ("iteration", "time"):
-        fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=110)
-        for label, times, losses in runs:
+        fig, ax = plt.subplots(figsize=(7.0, 4.6), dpi=110)
+        for k, run in enumerate(runs):
+            label, times, losses = run[:3]
+            note = run[3] if len(run) > 3 else None
+            losses = np.asarray(losses, float)
             y = smooth(losses, window)
             x = np.arange(1, len(y) + 1) if xkind == "iteration" else np.asarray(times)
-            ax.plot(x, y, label=label, lw=1.4)
-        ax.set_xlabel("iteration" if xkind == "iteration" else "wall-clock time (s)")
-        ax.set_ylabel(f"training loss (moving average of {window})")
-        ax.set_title(title, fontsize=10)
+            color = f"C{k}"
+            if window > 1:
+                ax.plot(x, losses, color=color, lw=0.6, alpha=0.25)
+            ax.plot(x, y, color=color, lw=1.6, label=label + (f": {note}" if note else ""))
+        ax.set_xlabel("iteration" if xkind == "iteration"
+                      else "wall-clock training time (s), compilation excluded")
+        ax.set_ylabel("training loss" + (f" (faint: per step; line: mean of last {window})" if window > 1 else ""))
+        ax.set_title(title + (f"\n{details}" if details else ""), fontsize=10)
         ax.grid(alpha=0.3)
-        ax.legend()
+        ax.legend(fontsize=8)
         fig.tight_layout()
         p = f"{path_prefix}_loss_vs_{xkind}.png"
         fig.savefig(p)
@@ -132,8 +145,8 @@ def _fmt_s(s):
 
 
 # -------------------------------------------------------------------- main
-def _parser():
-    p = argparse.ArgumentParser(prog="python -m fwdjit demo",
+def _parser(prog=None):
+    p = argparse.ArgumentParser(prog=prog or "python -m fwdjit demo",
                                 description="Forward-gradient training of the MNIST MLP (Baydin et al. 2022).")
     p.add_argument("--steps", type=int, default=3000, help="training steps (default 3000)")
     p.add_argument("--lr", type=float, default=6e-4,
@@ -153,12 +166,12 @@ def _parser():
     return p
 
 
-def main(argv=None):
+def main(argv=None, prog=None):
     if argv is None:     # ``python -m fwdjit demo`` leaves "demo" in sys.argv
         argv = sys.argv[1:]
         if argv and argv[0] == "demo":
             argv = argv[1:]
-    args = _parser().parse_args(argv)
+    args = _parser(prog).parse_args(argv)
     t_all = time.perf_counter()
     from . import data, models
     from .backprop import backend, backprop_train, describe_backend
@@ -187,7 +200,7 @@ def main(argv=None):
         print(f"forward gradient: stopped: {fg.stopped}")
     fg_acc = numpy_accuracy("mlp", fg.params, Xt, te_l)
     share = fg.sampling_update_share(skip=min(5, max(fg.steps_done - 1, 0)))
-    runs = [("forward gradient (fwdjit)", fg.times, fg.losses)]
+    runs = [("forward gradient (fwdjit)", fg.times, fg.losses, f"test accuracy {100 * fg_acc:.1f}%")]
 
     bp = None
     name = None if args.backprop == "none" else backend(None if args.backprop == "auto" else args.backprop)
@@ -200,7 +213,8 @@ def main(argv=None):
             bp = backprop_train("mlp", params0, X, Y, steps=steps_bp, batch_size=args.batch, lr=args.lr,
                                 lr_decay=args.decay, seed=args.seed, backend_name=name, progress=True,
                                 desc=f"backprop ({name})")
-            runs.append((f"backprop ({name})", bp.times, bp.losses))
+            bp_acc = numpy_accuracy("mlp", bp.params, Xt, te_l)
+            runs.append((f"backprop ({name})", bp.times, bp.losses, f"test accuracy {100 * bp_acc:.1f}%"))
         except Exception as exc:        # a broken optional install must not break the demo
             print(f"backprop reference failed: {type(exc).__name__}: {exc}")
             bp = None
@@ -213,7 +227,6 @@ def main(argv=None):
     rows.append(["forward gradient (fwdjit)", fg.steps_done, _fmt_ms(float(fg.step_times.mean())),
                  f"{np.mean(fg.losses[-k:]):.4f}", _fmt_s(t_fg), f"{100 * fg_acc:.1f}%"])
     if bp is not None:
-        bp_acc = numpy_accuracy("mlp", bp.params, Xt, te_l)
         s_bp, t_bp = time_to_reach(bp.times, bp.losses, target, k)
         rows.append([f"backprop ({bp.backend})", len(bp.losses), _fmt_ms(float(bp.step_times.mean())),
                      f"{np.mean(bp.losses[-k:]):.4f}", _fmt_s(t_bp), f"{100 * bp_acc:.1f}%"])
@@ -231,8 +244,11 @@ def main(argv=None):
               f"{100 * share:.0f}%, minibatch {100 * ps['batch']:.0f}% (medians)")
     if not args.no_plots:
         os.makedirs(args.out, exist_ok=True)
-        paths = plot_curves(runs, os.path.join(args.out, "mlp"), "MNIST MLP (5k subset), batch 64",
-                            window=k)
+        details = (f"SGD lr {args.lr:g}·exp(-{args.decay:g} t), {fg.steps_done} steps, batch {args.batch}, "
+                   f"seed {args.seed}, {args.distribution} directions")
+        paths = plot_curves(runs, os.path.join(args.out, "mlp"),
+                            "MNIST MLP 784-1024-1024-10 (5k subset: 4,000 train / 1,000 test)", window=k,
+                            details=details)
         if paths:
             print("plots: " + ", ".join(paths))
         else:

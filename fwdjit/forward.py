@@ -27,8 +27,9 @@ from numba.core.errors import TypingError
 from numba.extending import overload
 
 from . import rng
-from .api import FwdjitFunction, __version__, get_fwdjit
+from .api import FwdjitFunction, __version__, _numpy_scalars, get_fwdjit
 from .codegen import HEADER, guard_cache, load_module
+from .derivatives import _scalar_like
 from .errors import FwdjitError
 
 __all__ = ["forward_grad", "forward_grad_function", "as_fwdjit", "normalize_wrt"]
@@ -279,5 +280,8 @@ def forward_grad(loss, args, wrt=0, n_directions=1, distribution="normal", seed=
                               f"differentiated, given {type(a).__name__}"
                               + (f" of dtype {a.dtype}" if isinstance(a, np.ndarray) else ""))
     disp = forward_grad_function(fj, idx, n_directions, distribution)
-    value, grads = disp(*args, int(seed) & 0x7FFFFFFFFFFFFFFF)
+    call = args + (int(seed) & 0x7FFFFFFFFFFFFFFF,)
+    value, grads = _numpy_scalars(disp, call, disp(*call))      # float32 results as np.float32, as NumPy
+    # a scalar argument's estimate is a NumPy scalar of its dtype, as fwdjit.grad returns
+    grads = tuple(_scalar_like(g, args[i]) for g, i in zip(grads, idx))
     return (value, grads[0]) if single else (value, grads)

@@ -85,6 +85,74 @@ def test_tangent_function_called_from_njit():
     assert np.isclose(loop(x, W, dW), expected, rtol=1e-13)
 
 
+def layer(x, W, b):
+    return np.sum(np.tanh(x @ W + b) * 0.5)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_decorated_function_is_callable_from_njit(dtype):
+    f = fwdjit(layer)
+    rng = np.random.default_rng(7)
+    x, W, b = rng.random((2, 3)).astype(dtype), rng.random((3, 4)).astype(dtype), dtype(0.25)
+    dx, dW = rng.random((2, 3)).astype(dtype), rng.random((3, 4)).astype(dtype)
+
+    @numba.njit
+    def primal(x, W, b):
+        return f(x, W, b)                                   # the decorated object itself
+
+    @numba.njit
+    def derivative(x, W, b, dx, dW):
+        y1, d1 = f.jvp((x, W, b), (dx, None, None))         # same call as from Python
+        y2, d2 = f.jvp((x, W, b), (dx, dW, None))           # another activity pattern, same function
+        return y1, d1, d2
+
+    @numba.njit
+    def passed(g, x, W, b):
+        return g(x, W, b)                                   # as an argument, like a dispatcher
+
+    y = primal(x, W, b)
+    assert np.isclose(y, f(x, W, b), rtol=1e-6 if dtype == np.float32 else 1e-14)
+    assert primal.nopython_signatures[0].return_type == numba.from_dtype(np.dtype(dtype))   # float32 stays
+    y1, d1, d2 = derivative(x, W, b, dx, dW)
+    ry, rd1 = f.jvp((x, W, b), (dx, None, None))
+    _, rd2 = f.jvp((x, W, b), (dx, dW, None))
+    assert np.isclose(y1, ry, rtol=1e-6) and np.isclose(d1, rd1, rtol=1e-6) and np.isclose(d2, rd2, rtol=1e-6)
+    assert derivative.nopython_signatures[0].return_type.types[1] == numba.from_dtype(np.dtype(dtype))
+    x64 = (x.astype(np.float64), W.astype(np.float64), float(b))
+    ref = central(layer, x64, (dx.astype(np.float64), None, None))
+    assert np.isclose(d1, ref, rtol=1e-4 if dtype == np.float32 else 1e-9)
+    assert np.isclose(passed(f, x, W, b), y, rtol=1e-6)
+    assert str(numba.typeof(f)) == "fwdjit(layer)"
+
+
+def test_njit_jvp_with_wrong_tuples_is_a_clear_error():
+    f = fwdjit(layer)
+
+    @numba.njit
+    def bad(x, W, b, dx):
+        return f.jvp((x, W), (dx, None))
+    with pytest.raises(numba.core.errors.TypingError, match=r"jvp of layer\(x, W, b\) in @njit code: expected "
+                                                            r"f.jvp\(primals, tangents\) with two tuples of 3"):
+        bad(np.ones((2, 3)), np.ones((3, 4)), 0.5, np.ones((2, 3)))
+
+
+def scale_in_place(x, a):
+    x *= a
+    return np.sum(x)
+
+
+def test_jvp_writes_into_the_callers_tangent_like_the_primal_writes_into_x():
+    """Documented in README (API, in-place writes): the JVP mutates dx as the primal mutates x."""
+    f = fwdjit(scale_in_place)
+    x, dx = np.array([1.0, 2.0]), np.array([1.0, 0.0])
+    y, dy = f.jvp((x, 3.0), (dx, 1.0))
+    assert (y, dy) == (9.0, 6.0)
+    assert x.tolist() == [3.0, 6.0] and dx.tolist() == [4.0, 2.0]      # the README's numbers
+    x2 = np.array([1.0, 2.0])
+    f(x2, 3.0)
+    assert x2.tolist() == [3.0, 6.0]
+
+
 def test_tangent_source_is_readable():
     f = fwdjit(model)
     src = f.tangent_source_for((True, False, False))
@@ -230,3 +298,32 @@ def test_scalar_results_have_numpy_dtypes():
     y, dy = f.jvp((x, s), (x, np.float32(1)))
     assert [type(v) for v in y] == expected and [type(v) for v in dy] == expected
     assert [type(v) for v in f(x.astype(np.float64), 0.5)] == [float, float, float]
+
+
+# ----------------------------------------------------------------- parallel
+def par_body(x, a):
+    return np.sum(np.sin(x) * a + x * x)
+
+
+def test_parallel_reaches_only_the_users_code(tmp_path, monkeypatch):
+    import warnings
+    from numba.core.errors import NumbaPerformanceWarning
+    monkeypatch.setenv("FWDJIT_CACHE_DIR", str(tmp_path))      # compiled now, not loaded from a cache
+    x = np.linspace(0.0, 1.0, 200)
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        f = fwdjit(parallel=True)(par_body)
+        y = f(x, 2.0)
+        y32 = f(x.astype(np.float32), np.float32(2.0))
+        _, dy = f.jvp((x, 2.0), (np.ones_like(x), None))
+        _, dy32 = f.jvp((x.astype(np.float32), np.float32(2.0)), (np.ones(200, np.float32), None))
+    perf = [str(r.message) for r in rec if issubclass(r.category, NumbaPerformanceWarning)]
+    assert perf == []                                   # numba.njit(parallel=True) warns about none either
+    assert np.isclose(y, par_body(x, 2.0), rtol=1e-13) and np.isclose(y32, y, rtol=1e-5)
+    assert np.isclose(dy, np.sum(2.0 * np.cos(x) + 2 * x), rtol=1e-13) and np.isclose(dy32, dy, rtol=1e-5)
+    # ... and the user's code did become parallel loops, in both the plain and the float32 versions
+    for disp in (f.primal_function, f.tangent_function((True, False))):
+        compiled = [c for u in disp._fwdjit_user_dispatchers for c in u.overloads.values()]
+        assert len(compiled) >= 1 + (disp is f.primal_function)
+        assert all(u.targetoptions["parallel"] for u in disp._fwdjit_user_dispatchers)
+        assert all(c.metadata.get("parfors") for c in compiled)

@@ -77,11 +77,11 @@ def test_shipped_subset_is_mlxtends():
     assert np.array_equal(images.reshape(5000, -1), X) and np.array_equal(labels, y)
 
 
-def _run(args, timeout=600):
+def _run(args, timeout=600, cwd=ROOT):
     env = dict(os.environ)
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
     env["MPLBACKEND"] = "Agg"
-    proc = subprocess.run([sys.executable] + args, cwd=ROOT, env=env, capture_output=True, text=True,
+    proc = subprocess.run([sys.executable] + args, cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=timeout)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc.stdout
@@ -94,6 +94,71 @@ def test_toy_2d_example(tmp_path):
     for name in ("beale", "rosenbrock"):
         for kind in ("trajectories", "loss_vs_iteration", "loss_vs_time"):
             assert (tmp_path / f"toy_2d_{name}_{kind}.png").stat().st_size > 1000
+
+
+def test_toy_2d_writes_into_the_current_directory(tmp_path):
+    pytest.importorskip("matplotlib")
+    before = set(os.listdir(EXAMPLES))
+    out = _run([os.path.join(EXAMPLES, "toy_2d.py"), "--only", "beale", "--scale", "0.01", "--seeds", "1"],
+               cwd=tmp_path)
+    assert "wrote ./toy_2d_beale_trajectories.png" in out
+    for kind in ("trajectories", "loss_vs_iteration", "loss_vs_time"):
+        assert (tmp_path / f"toy_2d_beale_{kind}.png").stat().st_size > 1000
+    assert set(os.listdir(EXAMPLES)) == before                  # nothing written into the package
+
+
+class _Figures:
+    """Records what each saved figure shows (titles, labels, legend, lines), then saves it."""
+
+    def __init__(self, monkeypatch):
+        from matplotlib.figure import Figure
+        self.saved = []
+        original = Figure.savefig
+
+        def savefig(fig, path, *a, **k):
+            axes = []
+            for ax in fig.axes:
+                legend = ax.get_legend()
+                axes.append({"title": ax.get_title(), "xlabel": ax.get_xlabel(), "ylabel": ax.get_ylabel(),
+                             "legend": [t.get_text() for t in legend.get_texts()] if legend else [],
+                             "lines": [(ln.get_label(), ln.get_linestyle(), ln.get_zorder()) for ln in ax.lines]})
+            self.saved.append((os.path.basename(str(path)), axes[0]))
+            return original(fig, path, *a, **k)
+        monkeypatch.setattr(Figure, "savefig", savefig)
+
+
+def test_toy_2d_figures_answer_the_questions(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    monkeypatch.syspath_prepend(EXAMPLES)
+    import toy_2d
+    figs = _Figures(monkeypatch)
+    paths = toy_2d.plot(toy_2d.run("beale", seeds=5, scale=0.01), str(tmp_path))
+    assert len(paths) == 3 and all(os.path.getsize(p) > 1000 for p in paths)
+    for name, ax in figs.saved:
+        assert ax["xlabel"] and ax["ylabel"], name                      # labelled axes
+        assert "η = 0.01" in ax["title"] and "10 iterations" in ax["title"] and "5 seeds" in ax["title"]
+        assert sum("forward gradient, seed" in t for t in ax["legend"]) == 5, ax["legend"]    # every seed
+        exact = [ln for ln in ax["lines"] if ln[0].startswith("exact gradient")][0]
+        fg = [ln for ln in ax["lines"] if ln[0].startswith("forward gradient")]
+        assert exact[1] == "--" and all(z < exact[2] for _, _, z in fg)  # dashed on top: paths show through
+    time_ax = dict(figs.saved)["toy_2d_beale_loss_vs_time.png"]
+    assert "compilation excluded" in time_ax["xlabel"]
+
+
+def test_demo_figures_say_settings_accuracy_and_clock(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    from fwdjit.demo import plot_curves
+    figs = _Figures(monkeypatch)
+    t = np.linspace(0.01, 1.0, 50)
+    runs = [("forward gradient (fwdjit)", t, np.linspace(2.3, 1.0, 50), "test accuracy 61.0%"),
+            ("backprop (jax)", t / 2, np.linspace(2.3, 0.8, 50), "test accuracy 55.5%")]
+    paths = plot_curves(runs, str(tmp_path / "mlp"), "MNIST MLP", window=5,
+                        details="SGD lr 0.0006·exp(-0.0001 t), 50 steps, batch 64, seed 3")
+    assert [os.path.basename(p) for p in paths] == ["mlp_loss_vs_iteration.png", "mlp_loss_vs_time.png"]
+    for _, ax in figs.saved:
+        assert "lr 0.0006" in ax["title"] and "50 steps" in ax["title"] and "seed 3" in ax["title"]
+        assert ax["legend"] == ["forward gradient (fwdjit): test accuracy 61.0%", "backprop (jax): test accuracy 55.5%"]
+    assert "compilation excluded" in dict(figs.saved)["mlp_loss_vs_time.png"]["xlabel"]
 
 
 def test_mnist_example_on_idx_files(tmp_path):
@@ -119,11 +184,20 @@ def test_backprop_reference_sees_the_same_batches():
     np.testing.assert_allclose(fg.losses, bp.losses, rtol=1e-5)     # lr 0: same batches, same losses
 
 
-def test_demo_runs(tmp_path):
-    from fwdjit import demo
-    args = ["--steps", "12", "--seconds", "60", "--out", str(tmp_path), "--backprop", "none"]
-    assert demo.main(args) == 0
-    assert (tmp_path / "mlp_loss_vs_iteration.png").exists() or pytest.importorskip("matplotlib") is None
+def test_demo_runs_as_a_user_runs_it(tmp_path):
+    try:
+        import matplotlib  # noqa: F401
+        plots = True
+    except ImportError:
+        plots = False
+    out = _run(["-m", "fwdjit", "demo", "--steps", "12", "--seconds", "60", "--out", str(tmp_path / "plots"),
+                "--backprop", "none"], cwd=tmp_path)
+    assert "forward gradient (fwdjit)  12" in out and "test accuracy" in out
+    if plots:
+        for kind in ("iteration", "time"):
+            assert (tmp_path / "plots" / f"mlp_loss_vs_{kind}.png").stat().st_size > 1000
+    else:
+        assert "plots: matplotlib is not installed" in out
 
 
 def test_bench_training_report():
@@ -138,3 +212,33 @@ def test_bench_training_report():
             "mlp_sampling_update_share": 0.15, "mlp_sampling_update_share_rademacher": 0.03, "jax": "x"}]
     md = bt.markdown(res, {"cpu": "cpu", "cores": 2, "python": "3", "numpy": "2", "date": "today"})
     assert "NOT met" in md and "met" in md and "15.0%" in md and "1.20x JAX BP step" in md
+
+
+def _readme_first_example():
+    text = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    section = text[text.index("## A first example"):text.index("## API")]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    output = section.split("```text\n", 1)[1].split("```", 1)[0]
+    return code, output
+
+
+def _same_output(got, want):
+    """Line by line: equal text, numbers equal to 1e-12 relative (the last digit may depend on libm)."""
+    got, want = got.rstrip("\n").splitlines(), want.rstrip("\n").splitlines()
+    assert len(got) == len(want), (got, want)
+    for g, w in zip(got, want):
+        try:
+            np.testing.assert_allclose([float(v) for v in g.split()], [float(v) for v in w.split()], rtol=1e-12)
+        except ValueError:
+            assert g == w
+
+
+def test_readme_first_example_shows_what_it_prints(tmp_path):
+    code, output = _readme_first_example()
+    assert code == open(os.path.join(EXAMPLES, "first_example.py"), encoding="utf-8").read()
+    env = dict(os.environ, PYTHONPATH=ROOT, FWDJIT_CACHE_DIR=str(tmp_path / "cache"))
+    for run in ("compiled", "loaded from the cache"):   # tangent_source must not depend on which
+        proc = subprocess.run([sys.executable, os.path.join(EXAMPLES, "first_example.py")], env=env, cwd=tmp_path,
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        _same_output(proc.stdout, output)

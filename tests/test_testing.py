@@ -484,6 +484,46 @@ def test_kink_gives_unreliable_reference():
         check_jvp(Exact(f, jvp), (np.array([0.5, 1e-4, -0.3]),), method="complex")
 
 
+def _exact_of(f, df):
+    def jvp(primals, tangents):
+        (x,), (dx,) = primals, tangents
+        return f(x), df(x) * dx
+    return Exact(f, jvp)
+
+
+@pytest.mark.parametrize("f,df,x", [
+    (lambda x: 1e6 + 0.0 * x, lambda x: 0.0 * x, 0.3),                               # the reported case
+    (lambda x: 1e6 + 0.0 * x, lambda x: 0.0 * x, np.array([0.3, 2.0, -1.0])),
+    (lambda x: 1e8 * np.cos(x) + x * x, lambda x: -1e8 * np.sin(x) + 2 * x, 0.0),  # flat point of a big f
+    (lambda x: 1e12 + (x - 1.0) ** 3, lambda x: 3 * (x - 1.0) ** 2, np.ones(4)),
+], ids=["const", "const-array", "cos-at-0", "cubic-at-1"])
+def test_zero_derivative_of_a_large_function_is_not_unreliable(f, df, x):
+    """Rounding of |f| ~ 1e6..1e12 puts ~1e-9..1e-3 of noise into the stencil: that is not a kink."""
+    report = check_jvp(_exact_of(f, df), (x,))
+    assert report and report[0]["max_abs_err"] < 1e-2
+
+
+def test_large_function_checks_stay_sharp():
+    # a wrong derivative is still caught when f is large ...
+    with pytest.raises(JVPMismatch):
+        check_jvp(_exact_of(lambda x: 1e6 + x * x, lambda x: 2.02 * x), (0.7,))
+    with pytest.raises(JVPMismatch):    # ... also where the true derivative is 0 (allowed: ~1e-6 here)
+        check_jvp(_exact_of(lambda x: 1e6 + (x - 1.0) ** 2, lambda x: 2 * (x - 1.0) + 1e-4), (1.0,))
+    # ... and a kink is still a kink
+    with pytest.raises(UnreliableReference):
+        check_jvp(_exact_of(lambda x: 1e6 + np.abs(x), np.sign), (np.array([0.5, 1e-4, -0.3]),))
+
+
+def test_zero_derivative_of_a_large_function_with_fwdjit():
+    fwdjit = _compiler()
+
+    @fwdjit
+    def offset_energy(x):
+        return 1e6 + np.sum((x - 1.0) ** 2) + 0.0 * x[0]
+    check_jvp(offset_energy, (np.ones(3),))
+    check_jvp(offset_energy, (np.ones(3, np.float32),))
+
+
 def test_explicit_tolerances():
     g = Oracle(F.np_trig, factor=1.0 + 1e-6)
     args = F.CASES["np_trig"].args(np.float64)

@@ -162,12 +162,12 @@ def test_hessian_exact():
 
 @pytest.mark.parametrize("name", ["rosenbrock", "scalar_pow_active", "np_where", "loop_break_continue",
                                   "call_helper_tuple", "log_sum_exp"])
-def test_hvp_matches_differences_of_jvps(name):
+def test_vhv_matches_differences_of_jvps(name):
     case = BY_NAME[name]
     args = case.args(np.float64)
     v = random_tangents(args, seed=1)
     w = random_tangents(args, seed=2)
-    second = fwdjit.hvp(case.fn, args, v, w)
+    second = fwdjit.vhv(case.fn, args, v, w)
     f = fwdjit(case.fn)
 
     def directional(*a):
@@ -178,3 +178,85 @@ def test_hvp_matches_differences_of_jvps(name):
             np.testing.assert_allclose(s, r, rtol=1e-6, atol=1e-8)
     else:
         np.testing.assert_allclose(second, ref, rtol=1e-6, atol=1e-8)
+
+
+# ------------------------------------------- JAX's names and conventions (issue 15)
+def _quad_sin_hessian(x, A):
+    return A + np.diag(2 * np.cos(x) - x * np.sin(x))
+
+
+def test_hvp_is_hessian_times_vector():
+    rng = np.random.default_rng(3)
+    A = rng.random((5, 5))
+    A = A + A.T
+    x, v = rng.random(5), rng.standard_normal(5)
+    Hv = fwdjit.hvp(quad_sin, (x, A), (v, None))                     # jvp(grad(f), primals, tangents)[1]
+    assert Hv.shape == x.shape
+    np.testing.assert_allclose(Hv, _quad_sin_hessian(x, A) @ v, rtol=1e-12, atol=1e-12)
+    # the JAX cookbook's definition, with fwdjit's own grad and a central difference along v
+    g = fwdjit.grad(quad_sin)
+    ref = numerical_jvp(lambda x, A: g(x, A), (x, A), (v, None))
+    np.testing.assert_allclose(Hv, ref, rtol=1e-7)
+
+
+def mixed(x, a):
+    return a * a * np.sum(np.sin(x) * x) + a * x[0]
+
+
+def test_hvp_and_hessian_with_tuple_argnums():
+    x, a = np.array([0.3, -0.4, 1.1]), 1.7
+    v, da = np.array([1.0, 2.0, -1.0]), 0.5
+    (Hxx, Hxa), (Hax, Haa) = fwdjit.hessian(mixed, argnums=(0, 1))(x, a)
+    assert Hxx.shape == (3, 3) and Hxa.shape == (3,) and Hax.shape == (3,) and np.ndim(Haa) == 0
+    exact_xx = a * a * np.diag(2 * np.cos(x) - x * np.sin(x))
+    exact_xa = 2 * a * (np.sin(x) + x * np.cos(x)) + np.array([1.0, 0.0, 0.0])
+    np.testing.assert_allclose(Hxx, exact_xx, atol=1e-12)
+    np.testing.assert_allclose(Hxa, exact_xa, rtol=1e-12)
+    np.testing.assert_allclose(Hax, exact_xa, rtol=1e-12)
+    assert np.isclose(Haa, 2 * np.sum(np.sin(x) * x), rtol=1e-12)
+    hx, ha = fwdjit.hvp(mixed, (x, a), (v, da), argnums=(0, 1))
+    np.testing.assert_allclose(hx, exact_xx @ v + exact_xa * da, rtol=1e-12)
+    assert np.isclose(ha, exact_xa @ v + Haa * da, rtol=1e-12)
+    assert isinstance(ha, np.float64)
+
+
+def test_hvp_old_call_form_warns_and_returns_vhv():
+    rng = np.random.default_rng(4)
+    A = rng.random((4, 4))
+    A = A + A.T
+    x, v, w = rng.random(4), rng.standard_normal(4), rng.standard_normal(4)
+    want = v @ _quad_sin_hessian(x, A) @ w
+    assert np.isclose(fwdjit.vhv(quad_sin, (x, A), (v, None), (w, None)), want, rtol=1e-12)
+    with pytest.warns(DeprecationWarning, match="fwdjit.vhv"):
+        old = fwdjit.hvp(quad_sin, (x, A), (v, None), (w, None))
+    assert np.isclose(old, want, rtol=1e-12)
+    with pytest.warns(DeprecationWarning, match="fwdjit.vhv"):
+        old = fwdjit.hvp(quad_sin, (x, A), v=(v, None), w=(w, None))       # the README's old keywords
+    assert np.isclose(old, want, rtol=1e-12)
+
+
+def test_hvp_needs_a_scalar_function():
+    with pytest.raises(TangentError, match="must return one scalar"):
+        fwdjit.hvp(BY_NAME["la_matvec"].fn, BY_NAME["la_matvec"].args(np.float64),
+                   random_tangents(BY_NAME["la_matvec"].args(np.float64), seed=1))
+
+
+def test_hessian_argnum_is_deprecated():
+    x, a = np.array([0.3, -0.4, 1.1]), 1.7
+    with pytest.warns(DeprecationWarning, match="argnums="):
+        H = fwdjit.hessian(mixed, argnum=1)(x, a)
+    assert np.isclose(H, fwdjit.hessian(mixed, argnums=1)(x, a)) and np.isclose(H, 2 * np.sum(np.sin(x) * x))
+    with pytest.raises(TypeError, match="both"), pytest.warns(DeprecationWarning):
+        fwdjit.hessian(mixed, argnums=1, argnum=0)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_grad_of_a_scalar_argument_is_a_scalar_like_forward_grad(dtype):
+    x, a = np.array([0.3, -0.4, 1.1], dtype), dtype(1.7)
+    g = fwdjit.grad(mixed, argnums=1)(x, a)
+    _, fg = fwdjit.forward_grad(mixed, (x, a), wrt=1, seed=0)
+    assert type(g) is type(fg) is dtype and np.ndim(g) == 0
+    gx, ga = fwdjit.grad(mixed, argnums=(0, 1))(x, a)
+    assert gx.dtype == dtype and gx.shape == x.shape and type(ga) is dtype
+    assert np.isclose(g, 2 * a * np.sum(np.sin(x) * x) + x[0], rtol=1e-6)
+    assert isinstance(fwdjit.grad(mixed, argnums=1)(x.astype(np.float64), 1.7), float)   # a Python float in

@@ -90,7 +90,7 @@ ALL_JOBS = (_family(["numpy_sin", "numpy_cos", "numpy_tanh", "numpy_floor", "num
             + _family(["loss_sin", "loss_cos", "loss_quartic"], LOSS_KINDS))
 
 
-@pytest.mark.slow
+@pytest.mark.exhaustive
 @pytest.mark.parametrize("seed", range(4))
 def test_random_orders_of_processes(tmp_path, seed):
     """Random subsets of all jobs, in random orders, over 5 process generations sharing one cache."""

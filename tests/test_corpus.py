@@ -17,9 +17,9 @@ For every corpus function and both float64 and float32 example inputs:
   the check with ``None`` tangents on a subset of functions.
 
 Each function is compiled once per test session (one ``fwdjit`` object per
-corpus entry shared by the tests).  Compilation dominates the run time: the
-float32 variants of most functions, the None-tangent variants and the
-``fwdjit.jvp(plain_function)`` tests are marked ``slow``.
+corpus entry shared by the tests, kept on one xdist worker).  Compilation
+dominates the run time: the float32 variants of the functions outside
+``F32_FAST`` are in the exhaustive tier (marked ``exhaustive``).
 """
 import numpy as np
 import pytest
@@ -28,9 +28,9 @@ import functions as F
 from fwdjit import fwdjit
 from fwdjit.testing import check_jvp
 
-# float32 variants run by default for these (benchmark workloads, float
-# literals mixed with float32 arrays); the other float32 variants are marked
-# slow (deselect with -m "not slow").
+# float32 variants in the quick tier (benchmark workloads, float literals mixed
+# with float32 arrays, every construct the float32 twin rewrites); the other
+# float32 variants are in the exhaustive tier (python -m pytest -m exhaustive).
 F32_FAST = {"rosenbrock", "softmax_loss", "mlp_loss", "lorenz_rk4", "relu_literal", "sigmoid",
             "scalar_f32_literals", "np_power_scalar", "scalar_np_scalars", "red_sum_mean",
             "la_matmul", "scalar_int_valued", "loop_if_elif", "idx_2d_aug", "call_helper_tuple",
@@ -39,10 +39,16 @@ F32_FAST = {"rosenbrock", "softmax_loss", "mlp_loss", "lorenz_rk4", "relu_litera
 
 
 def _variants(cases):
+    """float64 for every function; float32 for F32_FAST in the quick tier, for all in the exhaustive one.
+
+    The tests of one function run on one pytest-xdist worker (``xdist_group``),
+    which compiles it once for all of them.
+    """
     out = []
     for c in cases:
-        out.append(pytest.param(c, np.float64, id=c.name + "-f64"))
-        marks = ()   # every function is checked in float32 too (F32_FAST kept for reference)
+        group = pytest.mark.xdist_group("corpus-" + c.name)
+        out.append(pytest.param(c, np.float64, id=c.name + "-f64", marks=(group,)))
+        marks = (group,) if c.name in F32_FAST else (group, pytest.mark.exhaustive)
         out.append(pytest.param(c, np.float32, id=c.name + "-f32", marks=marks))
     return out
 
@@ -162,21 +168,29 @@ def test_jvp(case, dtype):
 
 # Functions with several differentiable arguments, checked with None tangents
 # for the arguments not being checked (one specialization per argument).
-NONE_CASES = [pytest.param(F.CASES[n], id=n) for n in (
+NONE_NAMES = (
     "rosenbrock", "softmax_loss", "lorenz_rk4", "scalar_pow_active", "scalar_floordiv_mod",
     "math_atan2_hypot", "np_power_arrays", "np_power_scalar", "np_where",
     "red_dot_vdot", "red_zero_d", "la_matvec", "idx_view_write", "idx_view_write_arg",
     "idx_aug_arr", "aug_arg_inplace", "call_helper_inplace", "call_helper_affine",
-    "tuple_arg", "tuple_out", "heat_step", "huber", "van_der_pol_rk2", "polyval_matrix")]
+    "tuple_arg", "tuple_out", "heat_step", "huber", "van_der_pol_rk2", "polyval_matrix")
+NONE_F32_SLOW = {"softmax_loss"}     # 47 s of float32 compilation: exhaustive tier
+# float64 for all of them; float32 where the function's float32 code is compiled in the quick
+# tier anyway (F32_FAST), the others in the exhaustive tier
+NONE_CASES = [pytest.param(F.CASES[n], dtype, id=f"{n}-{tag}",
+                           marks=(pytest.mark.xdist_group("corpus-" + n),)
+                           + ((pytest.mark.exhaustive,) if tag == "f32" and (n not in F32_FAST or n in NONE_F32_SLOW)
+                              else ()))
+              for n in NONE_NAMES for dtype, tag in ((np.float64, "f64"), (np.float32, "f32"))]
 
 
-@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
-@pytest.mark.parametrize("case", NONE_CASES)
+@pytest.mark.parametrize("case,dtype", NONE_CASES)
 def test_jvp_none_tangents(case, dtype):
     check_jvp(compiled(case), case.args(dtype), check_dtype=False, inactive="none")
 
 
-BENCH = [pytest.param(F.CASES[n], id=n)
+# mlp_loss: 90 s of compilation (one JVP per activity pattern of 6 arguments), exhaustive tier
+BENCH = [pytest.param(F.CASES[n], id=n, marks=(pytest.mark.exhaustive,) if n == "mlp_loss" else ())
          for n in ("rosenbrock", "softmax_loss", "mlp_loss", "lorenz_rk4")]
 
 

@@ -37,11 +37,18 @@ def _extras():
         return tomllib.load(f)["project"]["optional-dependencies"]
 
 
+# pytest plugins are used through pytest's configuration, not imported: the option that uses each
+PLUGIN_OPTIONS = {"pytest_xdist": "-n auto", "pytest_timeout": "timeout ="}
+
+
 def test_every_extra_is_used_by_its_feature():
     extras = _extras()
     assert set(extras) == set(FEATURES)
+    with open(os.path.join(ROOT, "pyproject.toml"), encoding="utf-8") as f:
+        config = f.read().split("[tool.pytest.ini_options]", 1)[-1]
     for extra, reqs in extras.items():
         used = _imports(FEATURES[extra])
+        used |= {m for m, option in PLUGIN_OPTIONS.items() if extra == "test" and option in config}
         for req in reqs:
             dist = re.match(r"[A-Za-z0-9_.-]+", req).group(0).lower()
             module = MODULE.get(dist, dist.replace("-", "_"))

@@ -65,12 +65,13 @@ def test_k_directions_equal_k_single_jvps_float64(name):
     _assert_batched_equals_single(name, np.float64)
 
 
-@pytest.mark.parametrize("name", ["mlp_loss", "lorenz_rk4", "np_where", "idx_view_write"])
+@pytest.mark.parametrize("name", [pytest.param("mlp_loss", marks=pytest.mark.exhaustive), "lorenz_rk4",
+                                  pytest.param("np_where", marks=pytest.mark.exhaustive), "idx_view_write"])
 def test_k_directions_equal_k_single_jvps_float32(name):
     _assert_batched_equals_single(name, np.float32)
 
 
-@pytest.mark.slow
+@pytest.mark.exhaustive
 @pytest.mark.parametrize("name", SLOW)
 def test_k_directions_whole_corpus(name):
     _assert_batched_equals_single(name, np.float64, K=2)
@@ -135,13 +136,15 @@ def test_grad_of_lorenz_wrt_parameters():
         assert np.isclose(g[i], numerical_jvp(final_x, args, t), rtol=1e-7)
 
 
-def test_jacfwd_float32():
-    case = BY_NAME["mlp_loss"]
+@pytest.mark.parametrize("name,argnum", [("rosenbrock", 0),
+                                         pytest.param("mlp_loss", 5, marks=pytest.mark.exhaustive)])  # b3
+def test_jacfwd_float32(name, argnum):
+    case = BY_NAME[name]
     args = case.args(np.float32)
-    J = fwdjit.jacfwd(case.fn, argnums=5)(*args)          # w.r.t. b3
-    assert J.dtype == np.float32 and J.shape == np.shape(args[5])
+    J = fwdjit.jacfwd(case.fn, argnums=argnum)(*args)
+    assert J.dtype == np.float32 and J.shape == np.shape(args[argnum])
     ref = np.array(_fd_jacobian(case.fn, tuple(a.astype(np.float64) if isinstance(a, np.ndarray) else a
-                                               for a in args), 5))
+                                               for a in args), argnum))
     np.testing.assert_allclose(J, ref.reshape(J.shape), rtol=2e-3, atol=2e-5)
 
 

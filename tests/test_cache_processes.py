@@ -17,6 +17,7 @@ import random
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -99,3 +100,61 @@ def test_random_orders_of_processes(tmp_path, seed):
         lists = [r.sample(ALL_JOBS, r.randint(3, 10)) for _ in range(2)]
         run_processes(tmp_path, *lists, concurrent=True)
     run_processes(tmp_path, r.sample(ALL_JOBS, len(ALL_JOBS)))
+
+
+# ------------------------------------------------------------- the cause itself
+def tuple_out(a, b):
+    return np.sin(a) * b, a + np.cos(b)
+
+
+def _defined_symbols(dispatcher):
+    """The mangled names of the functions defined in each compiled overload of ``dispatcher``."""
+    import re
+    out = set()
+    for cres in dispatcher.overloads.values():
+        out |= set(re.findall(r'define[^@\n]*@"?([^"(\s]+)', cres.library.get_llvm_str()))
+    return out
+
+
+def test_no_compiled_function_is_anonymous(tmp_path, monkeypatch):
+    """No function in fwdjit's compiled code is named by Numba's '<dynamic>' module.
+
+    That name (plus a per-process counter) was the clash; every function must
+    belong to a real module whose name fixes its code.  Checked on the machine
+    code of every kind of entry point: f.jvp (float64, float32, batched, every
+    activity pattern, tuple outputs), tangent_function, the primal,
+    forward_grad_function and train's compiled loop.
+    """
+    import numpy as np
+    import fwdjit
+    import importlib
+    from fwdjit import forward_grad_function, train
+    train_mod = importlib.import_module("fwdjit.train")      # the module (fwdjit.train is the function)
+    monkeypatch.setenv("FWDJIT_CACHE_DIR", str(tmp_path))
+    f = fwdjit.fwdjit(tuple_out)
+    for dt in (np.float64, np.float32):
+        a, b = np.linspace(0.1, 0.9, 4).astype(dt), np.linspace(-1, 1, 4).astype(dt)
+        f(a, b)
+        f.jvp((a, b), (a, None))
+        f.jvp((a, b), (None, b))
+        f.jvp((a, b), (a, b))
+        f.jvp((a, b), (np.stack([a, b]), np.stack([b, a])), batched=True)
+    loss = fwdjit.fwdjit(lambda_free_loss)
+    w = np.linspace(-1, 1, 5)
+    fg = forward_grad_function(loss, wrt=0, n_directions=2)
+    fg(w, 3)
+    train(loss, (w,), steps=3, batch_size=None, progress=False)
+    dispatchers = [f.jvp.dispatcher, f.primal_function, f.tangent_function((True, True)), fg]
+    dispatchers += [v[0] for v in train_mod._CACHE.values() if isinstance(v, tuple)]
+    assert len(dispatchers) >= 5
+    anonymous = {}
+    for d in dispatchers:
+        assert d.overloads, d
+        bad = [s for s in _defined_symbols(d) if "_3cdynamic_3e" in s]
+        if bad:
+            anonymous[d.py_func.__qualname__] = bad[:3]
+    assert not anonymous, f"functions compiled under Numba's anonymous module name: {anonymous}"
+
+
+def lambda_free_loss(w):
+    return np.sum(np.sin(w) * w)

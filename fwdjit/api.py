@@ -15,7 +15,7 @@ from numba.extending import overload
 
 from . import rules as R
 from .activity import Activity, alias_groups
-from .codegen import HEADER, define, guard_cache, load_module
+from .codegen import HEADER, define, guard_cache, load_module, namespace_key, value_key
 from .dtypes import float32_twin
 from .errors import Float32PromotionWarning, FwdjitError, TangentError, TangentMismatch, UnsupportedCall
 from .normalize import NameGen, normalize
@@ -562,6 +562,9 @@ class FwdjitFunction:
                     from .tangent import _user_python_function
                     fj = get_fwdjit(_user_python_function(v))
                 ns[k] = f"fwdjit:{fj.deep_key()}" if fj is not None else v
+                rule = R.USER_RULES.get(v) if R._hashable(v) else None
+                if rule is not None:      # a black box with a derivative rule: the rule counts too
+                    ns[k + "#rule"] = getattr(rule, "key", "")
             h.update(_namespace_key(ns).encode())
             self._deep_key = key = h.hexdigest()[:20]
         return key
@@ -679,22 +682,7 @@ def _numba_can_call(obj):
 
 
 def _namespace_key(ns):
-    h = hashlib.sha256()
-    for k in sorted(ns):
-        v = ns[k]
-        if isinstance(v, np.ndarray):
-            h.update(f"{k}:{v.dtype}:{v.shape}".encode())
-            h.update(np.ascontiguousarray(v).tobytes())
-        elif isinstance(v, (int, float, complex, bool, str, np.generic, tuple)):
-            h.update(f"{k}={v!r}".encode())
-        elif hasattr(v, "_fwdjit_key"):
-            h.update(f"{k}->{v._fwdjit_key}".encode())
-        elif hasattr(getattr(v, "py_func", v), "__code__"):   # njit-ed rule partials, compiled callees
-            code = getattr(v, "py_func", v).__code__
-            h.update(f"{k}:{code.co_name}".encode() + code.co_code + repr(code.co_consts).encode())
-        else:
-            h.update(f"{k}:{getattr(v, '__module__', '')}.{getattr(v, '__qualname__', type(v).__name__)}".encode())
-    return h.hexdigest()
+    return namespace_key(ns)
 
 
 def _numpy_scalars(disp, args, out):
@@ -772,7 +760,8 @@ class FwdjitType(types.Dispatcher):
 
     def __init__(self, primal_dispatcher):
         super().__init__(primal_dispatcher)
-        self.name = f"fwdjit({primal_dispatcher._fwdjit_function.name})"
+        # the hashed module names the function's code: part of the symbol of @njit code taking f
+        self.name = f"fwdjit({primal_dispatcher.py_func.__module__}.{primal_dispatcher._fwdjit_function.name})"
 
     @property
     def fwdjit_function(self):
@@ -832,6 +821,18 @@ def jvp(func, primals, tangents):
     return fj.jvp(primals, tangents)
 
 
+def _unique_copy(fn):
+    """``fn`` as a new function object whose qualified name ends with the hash of what it computes."""
+    import types as _types
+    if not isinstance(fn, _types.FunctionType):
+        return fn
+    copy = _types.FunctionType(fn.__code__, fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
+    copy.__kwdefaults__ = fn.__kwdefaults__
+    copy.__module__ = fn.__module__
+    copy.__qualname__ = f"{fn.__qualname__}__{value_key(fn)[:16]}"
+    return copy
+
+
 def defjvp(func, *partials):
     """Register a derivative rule for ``func`` (a function fwdjit cannot see into).
 
@@ -850,14 +851,19 @@ def defjvp(func, *partials):
     if not partials:
         raise FwdjitError("defjvp needs one partial per argument (None for non-differentiable ones)")
     from numba.core.dispatcher import Dispatcher
-    if isinstance(func, Dispatcher):
-        compiled = func
+    if isinstance(func, Dispatcher):     # the user's own @njit function, recompiled under a unique name
+        compiled = numba.njit(**func.targetoptions)(_unique_copy(func.py_func))
     else:
         try:   # compiled by fwdjit's primal path: NumPy's dtype rules for float32 (a plain njit would not)
             compiled = FwdjitFunction(func).primal_function
         except FwdjitError:
-            compiled = numba.njit(func)
-    jitted = [None if p is None else (p if isinstance(p, Dispatcher) else numba.njit(p)) for p in partials]
+            compiled = numba.njit(_unique_copy(func))
+    # each partial is compiled as a copy whose qualified name carries the hash of its code, closure
+    # and globals: two closures from one factory (same qualified name, different captured values)
+    # must not get the same machine-code name (see codegen.define)
+    jitted = [None if p is None else
+              numba.njit(**p.targetoptions)(_unique_copy(p.py_func)) if isinstance(p, Dispatcher) else
+              numba.njit(_unique_copy(p)) for p in partials]
 
     def fn(c):
         terms = []
@@ -871,6 +877,7 @@ def defjvp(func, *partials):
 
     rule = R.Rule(fn, nondiff={i for i, p in enumerate(partials) if p is None})
     rule.compiled = compiled
+    rule.key = value_key((func, *partials))     # part of the key of every function that calls func
     R.USER_RULES[func] = rule
     if compiled is not func:
         R.USER_RULES[compiled] = rule

@@ -47,8 +47,10 @@ def cache_dir() -> Path:
 _FINGERPRINT = None
 # Raised whenever the naming of compiled functions changes in a way that makes
 # older cache files unsafe to load next to new ones (2: content-unique symbol
-# names for every generated function, see ``define``).
-CACHE_FORMAT = 2
+# names for every generated function, see ``define``; 3: namespaces hashed by
+# ``value_key``, rules of black boxes in the jvp entry's key, rule partials and
+# black boxes compiled under content-unique names).
+CACHE_FORMAT = 3
 # modules that generate no code: editing them must not recompile everything
 _NOT_CODEGEN = {"__init__.py", "__main__.py", "cli.py", "demo.py", "testing.py", "models.py", "backprop.py",
                 "derivatives.py"}
@@ -105,6 +107,98 @@ def define(source: str, name: str, namespace: dict, module: str):
     fn = ns[name]
     fn.__qualname__ = name
     return fn
+
+
+# modules whose contents are not the user's: named, not hashed (their versions are in the fingerprint)
+_LIBRARY_MODULES = {"numpy", "math", "cmath", "builtins", "numba", "scipy", "fwdjit", "llvmlite", "operator",
+                    "functools", "itertools", "random", "typing", "collections"}
+
+
+def value_key(v, _seen=None) -> str:
+    """A hash of everything compiled code that reads the value ``v`` depends on.
+
+    Generated modules are named by this hash of their namespace, so two
+    values that give different machine code must hash differently: arrays
+    by dtype, shape and bytes; tuples and lists element by element;
+    functions and Numba dispatchers by their bytecode, constants (nested code
+    included), the names they read, defaults, closure cells and the globals
+    they read (recursively); a user's own module by its file's contents.
+
+    >>> value_key(lambda g, x: g * math.cos(x)) != value_key(lambda g, x: g * math.sin(x))
+    True
+    >>> value_key((1.0, np.zeros(3))) == value_key((1.0, np.zeros(3)))
+    True
+    """
+    import types as _types
+    seen = set() if _seen is None else _seen
+    h = hashlib.sha256()
+    if isinstance(v, np.ndarray):
+        h.update(f"ndarray:{v.dtype}:{v.shape}".encode())
+        h.update(np.ascontiguousarray(v).tobytes())
+    elif v is None or isinstance(v, (bool, int, float, complex, str, bytes, np.generic)):
+        h.update(f"{type(v).__name__}={v!r}".encode())
+    elif isinstance(v, (tuple, list)):
+        h.update(f"{type(v).__name__}:{len(v)}".encode())
+        for e in v:
+            h.update(value_key(e, seen).encode())
+    elif hasattr(v, "_fwdjit_key"):
+        h.update(f"fwdjit->{v._fwdjit_key}".encode())
+    elif isinstance(v, _types.ModuleType):
+        h.update(f"module:{v.__name__}".encode())
+        top = v.__name__.split(".")[0]
+        path = getattr(v, "__file__", None)
+        if top not in _LIBRARY_MODULES and path and id(v) not in seen and "site-packages" not in path:
+            seen.add(id(v))
+            try:        # a user's module read through attributes (cfg.L): its contents count
+                h.update(Path(path).read_bytes())
+            except OSError:
+                pass
+    elif hasattr(getattr(v, "py_func", v), "__code__"):     # functions, dispatchers, rule partials
+        fn = getattr(v, "py_func", v)
+        if id(fn) in seen:
+            h.update(b"recursive")
+        else:
+            seen.add(id(fn))
+            h.update(_code_key(fn.__code__).encode())
+            h.update(repr(sorted(getattr(v, "targetoptions", {}).items())).encode())
+            h.update(value_key(fn.__defaults__, seen).encode())
+            for cell in fn.__closure__ or ():
+                try:
+                    h.update(value_key(cell.cell_contents, seen).encode())
+                except ValueError:     # an empty cell
+                    h.update(b"empty")
+            g = getattr(fn, "__globals__", {})
+            for name in sorted(_names_read(fn.__code__)):
+                if name in g:
+                    h.update(name.encode() + value_key(g[name], seen).encode())
+    else:
+        h.update(f"{getattr(v, '__module__', '')}.{getattr(v, '__qualname__', type(v).__qualname__)}".encode())
+    return h.hexdigest()[:32]
+
+
+def _code_key(code) -> str:
+    h = hashlib.sha256()
+    h.update(code.co_code)
+    h.update(repr(code.co_names).encode())
+    for c in code.co_consts:
+        h.update(_code_key(c).encode() if hasattr(c, "co_code") else repr(c).encode())
+    return h.hexdigest()
+
+
+def _names_read(code):
+    names = set(code.co_names)
+    for c in code.co_consts:
+        if hasattr(c, "co_code"):
+            names |= _names_read(c)
+    return names
+
+
+def namespace_key(ns) -> str:
+    """:func:`value_key` of every entry of a generated module's namespace, with its name."""
+    h = hashlib.sha256()
+    for k in sorted(ns):
+        h.update(k.encode() + b"=" + value_key(ns[k]).encode())
+    return h.hexdigest()
 
 
 def write_atomic(path: Path, text: str):

@@ -712,6 +712,9 @@ class _CudaUnit:
                     ns[k] = "module:" + v.__name__
                 else:
                     ns[k] = v
+                rule = R.USER_RULES.get(v) if R._hashable(v) else None
+                if rule is not None:      # a black box with a derivative rule: the rule counts too
+                    ns[k + "#rule"] = getattr(rule, "key", "")
             h.update(_namespace_key(ns).encode())
             self._deep_key = key = h.hexdigest()[:20]
         return key

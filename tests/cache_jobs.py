@@ -91,6 +91,47 @@ LOSSES = {
     "loss_quartic": (lambda w: 0.25 * np.sum(w ** 4), lambda w: w ** 3),
 }
 
+# black boxes with derivative rules (fwdjit.defjvp): the rules are closures from one factory (one
+# qualified name, different captured values) or lambdas, registered in each process as a user would
+
+
+def make_rule(c):
+    def d_scaled_sin(g, ans, x):
+        s = 0.0
+        for _ in range(3):          # a loop, so that LLVM keeps it a function of its own
+            s += c
+        return g * (s / 3.0) * np.cos(x)
+    return d_scaled_sin
+
+
+def _blackbox(c):
+    import numba
+
+    @numba.njit
+    def scaled_sin(x):
+        return c * np.sin(x)
+    return scaled_sin
+
+
+bb2 = _blackbox(2.0)
+bb3 = _blackbox(3.0)
+bbx = _blackbox(1.0)      # its rule changes between processes (a user fixing a rule)
+
+
+def use_bb2(a):
+    return bb2(a)
+
+
+def use_bb3(a):
+    return bb3(a)
+
+
+def use_bbx(a):
+    return bbx(a)
+
+
+RULES = {"use_bb2": (bb2, 2.0), "use_bb3": (bb3, 3.0)}
+
 A = np.array([0.7, -1.2, 2.0])
 DA = np.array([1.0, 0.5, -2.0])
 B = np.array([0.3, 1.1, -0.4])
@@ -119,7 +160,7 @@ def run(job):
     kind, name, *rest = job.split(":")
     dt_name = rest[-1]
     dt = DTYPES[dt_name]
-    F = _function(name)
+    F = _function(name) if name in globals() else None
     if kind == "call":
         f, _ = UNARY[name]
         y = F(A.astype(dt))
@@ -190,7 +231,37 @@ def run(job):
         for _ in range(steps):          # plain gradient descent, by hand
             want = want - lr * grad(want)
         return _err(res.params[0], want), str(res.params[0].dtype)
+    if kind == "rule":              # rule:use_bb2:f64, closures from one factory
+        import fwdjit
+        box, c = RULES[name]
+        fwdjit.defjvp(box, make_rule(c))
+        return _rule_err(F, c, None, dt)
+    if kind == "rulechange":        # rulechange:C:f64 / rulelambda:cos|sin:f64, the rule of bbx
+        import fwdjit
+        c = float(name)
+        fwdjit.defjvp(bbx, make_rule(c))
+        return _rule_err(_function("use_bbx"), 1.0, c, dt)
+    if kind == "rulelambda":
+        import fwdjit
+        if name == "cos":
+            fwdjit.defjvp(bbx, lambda g, ans, x: g * np.cos(x))
+        else:       # a rule the user claims (wrong for sin, but what the rule says is what must run)
+            fwdjit.defjvp(bbx, lambda g, ans, x: g * np.sin(x))
+        deriv = np.cos if name == "cos" else np.sin
+        a, da = A.astype(dt), DA.astype(dt)
+        y, dy = _function("use_bbx").jvp((a,), (da,))
+        a64, da64 = a.astype(np.float64), da.astype(np.float64)
+        return max(_err(y, np.sin(a64)), _err(dy, deriv(a64) * da64)), str(dy.dtype)
     raise ValueError(f"unknown job {job!r}")
+
+
+def _rule_err(F, c_value, c_rule, dt):
+    """``F = c_value * sin`` through a black box whose rule says ``c_rule * cos`` (``c_value`` if None)."""
+    c_rule = c_value if c_rule is None else c_rule
+    a, da = A.astype(dt), DA.astype(dt)
+    y, dy = F.jvp((a,), (da,))
+    a64, da64 = a.astype(np.float64), da.astype(np.float64)
+    return max(_err(y, c_value * np.sin(a64)), _err(dy, c_rule * np.cos(a64) * da64)), str(dy.dtype)
 
 
 def main(jobs):

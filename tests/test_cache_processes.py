@@ -59,6 +59,46 @@ def test_issue_sequence_sin_cos_tanh(tmp_path):
                   ["jvp:numpy_ceil:f64", "jvp:numpy_floor:f64", "jvp:numpy_cos:f64"])
 
 
+def test_derivative_rules_across_processes(tmp_path):
+    """fwdjit.defjvp rules: closures of one factory, a rule changed between runs, lambdas.
+
+    Each was a silent wrong derivative before: the closures' machine code had one
+    name (the factory's qualified name), f.jvp's entry point did not depend on
+    the rules its callees use, and two lambdas differing only in a global name
+    (np.cos / np.sin) hashed alike.
+    """
+    run_processes(tmp_path, ["rule:use_bb2:f64"], ["rule:use_bb3:f64"])
+    run_processes(tmp_path, ["rule:use_bb3:f64", "rule:use_bb2:f64"])
+    run_processes(tmp_path, ["rulechange:2.0:f64"], ["rulechange:3.0:f64"], ["rulechange:2.0:f32"],
+                  ["rulechange:3.0:f32"])
+    run_processes(tmp_path, ["rulelambda:cos:f64"], ["rulelambda:sin:f64"])
+
+
+CONFIG_USER = """\
+import numpy as np
+import {cfg}
+
+
+def scaled(x):
+    return {cfg}.L * np.sin(x)
+"""
+
+
+def test_module_constant_read_through_an_attribute(tmp_path):
+    """A constant read as cfg.L: changing it in cfg.py gives new code, not the cached one."""
+    (tmp_path / "uses_cfg.py").write_text(CONFIG_USER.format(cfg="cfg_consts"))
+    child = ("import sys, numpy as np, fwdjit, uses_cfg\n"
+             "y, dy = fwdjit.fwdjit(uses_cfg.scaled).jvp((np.array([0.5]),), (np.array([1.0]),))\n"
+             "print(float(dy[0] / np.cos(0.5)))\n")
+    env = dict(os.environ, FWDJIT_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=f"{tmp_path}{os.pathsep}{ROOT}")
+    for L in (2.0, 3.0, 2.0):
+        (tmp_path / "cfg_consts.py").write_text(f"L = {L}\n")
+        out = subprocess.run([sys.executable, "-c", child], env=env, cwd=tmp_path, capture_output=True,
+                             text=True, timeout=300)
+        assert out.returncode == 0, out.stderr[-3000:]
+        assert abs(float(out.stdout.strip().splitlines()[-1]) - L) < 1e-12, (L, out.stdout)
+
+
 def _family(names, kinds):
     return [k.format(n=n) for n in names for k in kinds]
 

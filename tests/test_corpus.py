@@ -174,13 +174,15 @@ NONE_NAMES = (
     "red_dot_vdot", "red_zero_d", "la_matvec", "idx_view_write", "idx_view_write_arg",
     "idx_aug_arr", "aug_arg_inplace", "call_helper_inplace", "call_helper_affine",
     "tuple_arg", "tuple_out", "heat_step", "huber", "van_der_pol_rk2", "polyval_matrix")
-NONE_F32_SLOW = {"softmax_loss"}     # 47 s of float32 compilation: exhaustive tier
-# float64 for all of them; float32 where the function's float32 code is compiled in the quick
-# tier anyway (F32_FAST), the others in the exhaustive tier
+# The quick tier checks None tangents on these (scalars, reductions, linear algebra, views written
+# in place, callees, tuples in and out): one compiled specialization per argument each, so the
+# others (10-50 s of compilation each) and the float32 variants outside them are exhaustive.
+NONE_QUICK = {"rosenbrock", "scalar_pow_active", "scalar_floordiv_mod", "math_atan2_hypot", "red_dot_vdot",
+              "red_zero_d", "la_matvec", "idx_view_write_arg", "aug_arg_inplace", "call_helper_inplace",
+              "tuple_arg", "tuple_out"}
 NONE_CASES = [pytest.param(F.CASES[n], dtype, id=f"{n}-{tag}",
                            marks=(pytest.mark.xdist_group("corpus-" + n),)
-                           + ((pytest.mark.exhaustive,) if tag == "f32" and (n not in F32_FAST or n in NONE_F32_SLOW)
-                              else ()))
+                           + (() if n in NONE_QUICK and (tag == "f64" or n in F32_FAST) else (pytest.mark.exhaustive,)))
               for n in NONE_NAMES for dtype, tag in ((np.float64, "f64"), (np.float32, "f32"))]
 
 

@@ -419,6 +419,12 @@ class FwdjitFunction:
                 or len(primals) != self._nparams or len(tangents) != self._nparams:
             raise self._count_error(primals, tangents)
         mask = tuple(t is not None for t in tangents)
+        for name, p, t in zip(self.params, primals, tangents):
+            if t is not None and isinstance(p, tuple):
+                raise TangentError(f"jvp of {self.name} with batched=True: batched (vector-mode) tangents for "
+                                   f"the tuple argument '{name}' are not supported; pass None for it, or pass "
+                                   f"its elements as separate arguments (f.jvp without batched=True takes a "
+                                   f"tuple tangent)")
         Ks = {np.shape(t)[0] if np.ndim(t) else None for t in tangents if t is not None}
         if not Ks or None in Ks or len(Ks) != 1:
             raise TangentError(f"jvp of {self.name} with batched=True: every tangent needs the same leading "

@@ -330,6 +330,10 @@ def _ov_check_tangents_k(x, dX, name, K):
                 raise TangentMismatch("shape", name, (K,), dX.shape)
             return dX
         return impl
+    if isinstance(x, types.BaseTuple):
+        raise TypingError(f"fwdjit: batched (vector-mode) tangents for the tuple argument '{pname}' are not "
+                          f"supported; pass None for it, or pass its elements as separate arguments (f.jvp "
+                          f"without batched=True takes a tuple tangent)")
     raise TypingError(f"fwdjit: argument '{pname}' of type {_describe(x)} cannot take a tangent; pass None for it")
 
 

@@ -43,6 +43,10 @@ def _assert_batched_equals_single(name, dtype, K=3):
     f = fwdjit(case.fn)
     args = case.args(dtype)
     per_k, stacked = _k_tangents(case, args, K, seed=11)
+    if any(isinstance(a, tuple) for a in args):       # documented limitation: a clear error, at once
+        with pytest.raises(TangentError, match="tuple argument .* not supported; pass None for it"):
+            f.jvp(args, tuple(stacked), batched=True)
+        return
     out, douts = f.jvp(args, tuple(stacked), batched=True)
     rtol = 1e-12 if dtype == np.float64 else 1e-5
     for k in range(K):

@@ -766,8 +766,14 @@ class FwdjitType(types.Dispatcher):
 
     def __init__(self, primal_dispatcher):
         super().__init__(primal_dispatcher)
-        # the hashed module names the function's code: part of the symbol of @njit code taking f
-        self.name = f"fwdjit({primal_dispatcher.py_func.__module__}.{primal_dispatcher._fwdjit_function.name})"
+        self.name = f"fwdjit({primal_dispatcher._fwdjit_function.name})"
+        # machine-code names of @njit functions taking f as an argument carry the hashed module
+        # that holds f's code (not only its name: two functions called 'loss' must not clash)
+        self._mangled = f"fwdjit({primal_dispatcher.py_func.__module__}.{primal_dispatcher._fwdjit_function.name})"
+
+    @property
+    def mangling_args(self):
+        return self._mangled, ()
 
     @property
     def fwdjit_function(self):

@@ -32,12 +32,12 @@ import copy
 
 from .activity import alias_groups
 from .normalize import NameGen, all_names
-from .tangent import PrimalRewriter
+from .tangent import Binder, PrimalRewriter
 
 __all__ = ["PrimalGen"]
 
 
-class PrimalGen:
+class PrimalGen(Binder):
     """The primal function, with calls to user functions pointed at their compiled versions."""
 
     def __init__(self, fj):
@@ -46,17 +46,6 @@ class PrimalGen:
         self.bindings = {}
         self.names = NameGen(all_names(fj.info.tree) | {"np", "math", "fj"})
         self.aliases = alias_groups(fj.info.tree)
-
-    def fresh(self, stem):
-        return self.names.fresh(stem)
-
-    def bind(self, obj, stem):
-        for k, v in self.bindings.items():
-            if v is obj:
-                return k
-        name = self.fresh(stem)
-        self.bindings[name] = obj
-        return name
 
     def run(self):
         tree = copy.deepcopy(self.fj.info.tree)

@@ -179,7 +179,23 @@ class Resolver:
                                   hint="write the recursion as a loop", construct="recursion") from None
 
 
-class TangentGen:
+class Binder:
+    """Fresh names (``self.names``, a NameGen) and the objects generated code refers to by them
+    (``self.bindings``, name -> object; one name per object)."""
+
+    def fresh(self, stem):
+        return self.names.fresh(stem)
+
+    def bind(self, obj, stem):
+        for k, v in self.bindings.items():
+            if v is obj:
+                return k
+        name = self.fresh(stem)
+        self.bindings[name] = obj
+        return name
+
+
+class TangentGen(Binder):
     """Generates ``<name>_jvp(primals..., tangents of active params...)``."""
 
     def __init__(self, info, tree, mask, resolver, check_inputs=False, names=None):
@@ -201,9 +217,6 @@ class TangentGen:
         self.fn_name = f"{info.name}_jvp"
 
     # ------------------------------------------------------------- helpers
-    def fresh(self, stem):
-        return self.names.fresh(stem)
-
     def emit(self, stmt):
         self.out.append(stmt)
 
@@ -227,14 +240,6 @@ class TangentGen:
 
     def unsupported(self, what, hint):
         return self.info.error(UnsupportedCall, self._cur, f"{what} is not supported", hint=hint, construct=what)
-
-    def bind(self, obj, stem):
-        for k, v in self.bindings.items():
-            if v is obj:
-                return k
-        name = self.fresh(stem)
-        self.bindings[name] = obj
-        return name
 
     def _comment(self, stmt):
         line = getattr(stmt, "lineno", None)

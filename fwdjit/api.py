@@ -1,4 +1,20 @@
-"""The public API: ``@fwdjit``, ``fwdjit.jvp``, ``fwdjit.defjvp``."""
+"""The CPU target and its public API: ``@fwdjit``, ``fwdjit.jvp``, ``fwdjit.defjvp``.
+
+Input: a Python function.  Output: a :class:`FwdjitFunction`, whose primal and
+JVPs are the passes' generated code compiled with ``numba.njit``.
+:func:`as_fwdjit` is the one way other modules turn what a user passes (an
+@fwdjit function, a plain function, a Numba dispatcher) into one.  The CUDA
+target (:mod:`fwdjit.cuda`) imports this module, never the other way round;
+``fwdjit.fwdjit(target="cuda")`` dispatches to it.
+
+>>> def sq(x):
+...     return x * x
+>>> f = as_fwdjit(sq)
+>>> f is as_fwdjit(f) is get_fwdjit(sq)
+True
+>>> f.jvp((3.0,), (1.0,))
+(9.0, 6.0)
+"""
 from __future__ import annotations
 
 import ast

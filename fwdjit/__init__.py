@@ -23,6 +23,11 @@ def fwdjit(func=None, *, fastmath=False, cache=True, parallel=False, target="cpu
     ``(out, dout)`` (both also inside ``@numba.njit`` code), ``f.tangent_source`` shows the generated code and
     ``f.tangent_function(active)`` gives the Numba dispatcher of the JVP.
     """
+    if target == "cuda":     # the CUDA target imports the CPU one, never the other way round
+        if parallel:
+            raise FwdjitError("parallel=True is for the CPU target (CUDA kernels are parallel already)")
+        from .cuda import cuda_fwdjit        # numba.cuda itself is imported on first compile
+        return cuda_fwdjit(func, fastmath=fastmath, cache=cache)
     return _fwdjit_decorator(func, fastmath=fastmath, cache=cache, parallel=parallel, target=target)
 
 

@@ -1,11 +1,27 @@
-"""The public API: ``@fwdjit``, ``fwdjit.jvp``, ``fwdjit.defjvp``."""
+"""The CPU target and its public API: ``@fwdjit``, ``fwdjit.jvp``, ``fwdjit.defjvp``.
+
+Input: a Python function.  Output: a :class:`FwdjitFunction`, whose primal and
+JVPs are the passes' generated code compiled with ``numba.njit``.
+:func:`as_fwdjit` is the one way other modules turn what a user passes (an
+@fwdjit function, a plain function, a Numba dispatcher) into one.  The CUDA
+target (:mod:`fwdjit.cuda`) imports this module, never the other way round;
+``fwdjit.fwdjit(target="cuda")`` dispatches to it.
+
+>>> def sq(x):
+...     return x * x
+>>> f = as_fwdjit(sq)
+>>> f is as_fwdjit(f) is get_fwdjit(sq)
+True
+>>> f.jvp((3.0,), (1.0,))
+(9.0, 6.0)
+"""
 from __future__ import annotations
 
 import ast
 import copy
 import functools
-import hashlib
 import threading
+import types as pytypes
 
 import numba
 import numpy as np
@@ -14,20 +30,25 @@ from numba.core.errors import TypingError
 from numba.extending import overload
 
 from . import rules as R
-from .activity import Activity, alias_groups
 from .codegen import HEADER, define, guard_cache, load_module, namespace_key, value_key
 from .dtypes import float32_twin
 from .errors import Float32PromotionWarning, FwdjitError, TangentError, TangentMismatch, UnsupportedCall
-from .normalize import NameGen, normalize
+from .primal import PrimalGen
 from .resolve import parse_function
 from .runtime import has_float32
-from .tangent import Resolver, TangentGen, _all_names, _PrimalRewriter, render
+from .tangent import Resolver, TangentGen, render
+from .targets_base import TargetFunction, describe, mismatch, user_python_function
 from .validate import validate
 
 __version__ = "0.1.0"
 
 _REGISTRY: dict = {}
 _LOCK = threading.RLock()
+
+
+def _compiled(obj):
+    """``obj`` when it is already an @fwdjit function (what the resolver calls as it is), else None."""
+    return obj if isinstance(obj, FwdjitFunction) else None
 
 
 def get_fwdjit(func):
@@ -62,7 +83,7 @@ def _warn_twin_fallback(fn, tys, exc):
         Float32PromotionWarning, fn.info.filename, fn.info.tree.lineno)
 
 
-class FwdjitFunction:
+class FwdjitFunction(TargetFunction):
     """A Python function compiled by fwdjit: call it for the primal, ``.jvp`` for derivatives.
 
     Attributes
@@ -71,6 +92,8 @@ class FwdjitFunction:
     tangent_source : the generated tangent (JVP) source, as Python text.
     primal_function : the Numba dispatcher of the primal.
     """
+
+    fwdjit_target = "cpu"
 
     def __init__(self, func, *, fastmath=False, cache=True, parallel=False):
         self.info = parse_function(func)       # first: anything but a 'def' function is a clear FwdjitError
@@ -81,7 +104,7 @@ class FwdjitFunction:
         validate(self.info)
         self.params = list(self.info.params)
         self._nparams = len(self.params)
-        self.resolver = Resolver(self.info, registry=get_fwdjit)
+        self.resolver = Resolver(self.info, registry=get_fwdjit, compiled=_compiled)
         self._primal = None
         self._public = {}
         self._internal = {}
@@ -121,25 +144,6 @@ class FwdjitFunction:
         return {"fastmath": self.options["fastmath"], "error_model": "numpy",
                 "parallel": bool(self.options["parallel"]) and user_code}
 
-    def effective_mask(self, mask):
-        """Which parameters carry tangents once in-place writes are accounted for."""
-        mask = tuple(bool(m) for m in mask)
-        eff = self._effective.get(mask)
-        if eff is not None:
-            return eff
-        if mask in self._analyzing:
-            raise RecursionError(self.name)
-        self._analyzing.add(mask)
-        try:
-            tree = normalize(self.info.tree, NameGen(_all_names(self.info.tree)), self.info)
-            active = {p for p, m in zip(self.params, mask) if m}
-            act = Activity(self.info, tree, active, self.resolver).run()
-            eff = tuple(p in act for p in self.params)
-        finally:
-            self._analyzing.discard(mask)
-        self._effective[mask] = eff
-        return eff
-
     def _compile(self, fdef, stem, bindings, kind, user_code=True):
         """Write the module (plain + float32 twin + entry) and jit its entry point.
 
@@ -165,7 +169,7 @@ class FwdjitFunction:
                 + "\n\n# The same code with dtype-preserving casts, used when an argument is float32 (NumPy 2 rules).\n"
                 + render(fdef32)
                 + f"\n\ndef {name}__entry({plist}):\n    return {pick}({plist})\n")
-        extra = repr(sorted(self.options.items())) + kind + _namespace_key(ns)
+        extra = repr(sorted(self.options.items())) + kind + namespace_key(ns)
         # the selection stub: typed by Numba, picks the plain or the float32 code
         stub_ns = {}
         exec(f"def {pick}({plist}):\n    pass\n", stub_ns)
@@ -229,7 +233,7 @@ class FwdjitFunction:
         if self._primal is None:
             with _LOCK:
                 if self._primal is None:
-                    gen = _PrimalGen(self)
+                    gen = PrimalGen(self)
                     fdef = gen.run()
                     disp, self._primal_source, self._primal_path = self._compile(
                         fdef, self.name, gen.bindings, "primal")
@@ -260,7 +264,7 @@ class FwdjitFunction:
         if len(disp.overloads) != self._nsig.get(id(disp), 0):
             self._refresh_f32(disp)
         if self._f32_seen:
-            out = _numpy_scalars(disp, args, out)
+            out = numpy_scalars(disp, args, out)
         return out
 
     def _nopython_jvp(self):
@@ -439,7 +443,7 @@ class FwdjitFunction:
         if len(disp.overloads) != self._nsig.get(id(disp), 0):
             self._refresh_f32(disp)
         if self._f32_seen:
-            out = _numpy_scalars(disp, tuple(primals) + tuple(t for t in tangents if t is not None), out)
+            out = numpy_scalars(disp, tuple(primals) + tuple(t for t in tangents if t is not None), out)
         return out
 
     def tangent_fwdjit(self, active):
@@ -528,7 +532,7 @@ class FwdjitFunction:
 
             entry._compile_for_args = compile_for_args
             shim_ns = {"entry": entry, "count_error": self._count_error, "me": self,
-                       "fix": _numpy_scalars, "nsig": self._nsig, "eid": id(entry)}
+                       "fix": numpy_scalars, "nsig": self._nsig, "eid": id(entry)}
             unpack_p = (", ".join(ps) + ",") if n else "()"
             unpack_t = (", ".join(ts) + ",") if n else "()"
             shim_ns["batched_jvp"] = self.jvp_batched
@@ -553,27 +557,14 @@ class FwdjitFunction:
             shim.dispatcher = entry
             return shim
 
-    def deep_key(self):
-        """Hash of this function's source and, recursively, of everything it calls."""
-        key = getattr(self, "_deep_key", None)
-        if key is None:
-            self._deep_key = "pending"   # recursion guard
-            h = hashlib.sha256()
-            h.update(self.info.filename.encode() + self.info.source.encode())
-            h.update(repr(sorted(self.options.items())).encode())
-            ns = {}
-            for k, v in self.info.namespace.items():
-                fj = v if isinstance(v, FwdjitFunction) else None
-                if fj is None and _is_user_function(v):
-                    from .tangent import _user_python_function
-                    fj = get_fwdjit(_user_python_function(v))
-                ns[k] = f"fwdjit:{fj.deep_key()}" if fj is not None else v
-                rule = R.USER_RULES.get(v) if R._hashable(v) else None
-                if rule is not None:      # a black box with a derivative rule: the rule counts too
-                    ns[k + "#rule"] = getattr(rule, "key", "")
-            h.update(_namespace_key(ns).encode())
-            self._deep_key = key = h.hexdigest()[:20]
-        return key
+    def key_entry(self, value):
+        """A callee (an @fwdjit function or a user function) counts by its own deep key."""
+        fj = value if isinstance(value, FwdjitFunction) else None
+        if fj is None:
+            py = user_python_function(value)
+            if py is not None:
+                fj = get_fwdjit(py)
+        return f"fwdjit:{fj.deep_key()}" if fj is not None else value
 
     def _count_error(self, primals, tangents):
         sig = f"{self.name}({', '.join(self.params)})"
@@ -589,7 +580,7 @@ class FwdjitFunction:
         for name, p, t in zip(self.params, primals, tangents):
             if t is None:
                 continue
-            msg = _mismatch(p, t)
+            msg = mismatch(p, t)
             if msg:
                 return TangentError(f"jvp of {self.name}: tangent for argument '{name}': {msg}")
         if exc is None:
@@ -600,7 +591,7 @@ class FwdjitFunction:
     def tangent_source(self):
         """The generated tangent source (plain variant) for the last mask used, or all arguments active."""
         mask = self._last_mask or self._mask_of_last_jvp() or \
-            tuple(p not in _int_params(self.info.tree) for p in self.params)
+            tuple(p not in int_params(self.info.tree) for p in self.params)
         return self.tangent_source_for(mask)
 
     def _mask_of_last_jvp(self):
@@ -621,40 +612,11 @@ class FwdjitFunction:
 
     @property
     def primal_source(self):
-        gen = _PrimalGen(self)
+        gen = PrimalGen(self)
         return render(gen.run())
 
 
-class _PrimalGen:
-    """The primal function, with calls to user functions pointed at their compiled versions."""
-
-    def __init__(self, fj):
-        self.fj = fj
-        self.resolver = fj.resolver
-        self.bindings = {}
-        self.names = NameGen(_all_names(fj.info.tree) | {"np", "math", "fj"})
-        self.aliases = alias_groups(fj.info.tree)
-
-    def fresh(self, stem):
-        return self.names.fresh(stem)
-
-    def bind(self, obj, stem):
-        for k, v in self.bindings.items():
-            if v is obj:
-                return k
-        name = self.fresh(stem)
-        self.bindings[name] = obj
-        return name
-
-    def run(self):
-        tree = copy.deepcopy(self.fj.info.tree)
-        tree.body = [s for s in tree.body
-                     if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))] or [ast.Pass()]
-        tree = _PrimalRewriter(self).visit(tree)
-        return ast.fix_missing_locations(tree)
-
-
-def _int_params(tree):
+def int_params(tree):
     """Parameters used where only ints go (range bounds, indices, shapes) or annotated ``int``/``bool``:
     no tangent in the default view."""
     params = {a.arg for a in tree.args.args}
@@ -674,11 +636,6 @@ def _int_annotation(node):
     return node is not None and ast.unparse(node) in names
 
 
-def _is_user_function(obj):
-    from .tangent import _user_python_function
-    return _user_python_function(obj) is not None
-
-
 def _numba_can_call(obj):
     from numba.core.dispatcher import Dispatcher
     if isinstance(obj, Dispatcher):
@@ -687,11 +644,7 @@ def _numba_can_call(obj):
     return isinstance(obj, np.ufunc) or (mod or "").split(".")[0] in ("numpy", "math", "builtins", "numba")
 
 
-def _namespace_key(ns):
-    return namespace_key(ns)
-
-
-def _numpy_scalars(disp, args, out):
+def numpy_scalars(disp, args, out):
     """Return float32 scalars as np.float32, as NumPy does (Numba boxes every float as a Python float)."""
     try:
         sig = tuple(disp.typeof_pyval(a) for a in args)
@@ -711,45 +664,10 @@ def _convert(ty, value):
     return value
 
 
-def _describe(v):
-    if isinstance(v, np.ndarray):
-        return f"array of shape {v.shape} and dtype {v.dtype}"
-    if isinstance(v, np.generic):
-        return f"{type(v).__name__} scalar"
-    return type(v).__name__
-
-
-def _mismatch(p, t):
-    if isinstance(p, np.ndarray):
-        if not isinstance(t, np.ndarray):
-            return f"expected an array of shape {p.shape} and dtype {p.dtype}, given {_describe(t)}"
-        if p.dtype.kind in "biu" and not (t.dtype == p.dtype and t.shape == p.shape):
-            return (f"the primal is an integer array ({_describe(p)}), which carries no float derivative: "
-                    f"pass None as its tangent, or pass the argument as floats (x.astype(np.float64)) "
-                    f"to differentiate through it; given {_describe(t)}")
-        if t.shape != p.shape or t.dtype != p.dtype:
-            return f"expected shape {p.shape} and dtype {p.dtype} (like the primal), given {_describe(t)}"
-        return None
-    if isinstance(p, (bool, np.bool_)) or isinstance(p, (int, np.integer)):
-        return f"the primal is {_describe(p)}, which carries no derivative; pass None as its tangent"
-    if isinstance(p, (float, np.floating)):
-        if not isinstance(t, (float, np.floating)) or isinstance(t, bool):
-            return f"expected a float (like the primal, {_describe(p)}), given {_describe(t)}"
-        return None
-    if isinstance(p, tuple):
-        if not isinstance(t, tuple) or len(t) != len(p):
-            return f"expected a tuple of {len(p)} tangents, given {_describe(t)}"
-        for i, (pi, ti) in enumerate(zip(p, t)):
-            m = _mismatch(pi, ti)
-            if m:
-                return f"element {i}: {m}"
-    return None
-
-
 def _typing_error(fj, args, exc):
     first = str(exc).strip().splitlines()
     summary = next((l for l in first if l.strip() and not l.startswith("\x1b")), "")
-    given = ", ".join(_describe(a) for a in args)
+    given = ", ".join(describe(a) for a in args)
     return FwdjitError(f"{fj.name} could not be compiled for arguments ({given}).\n"
                        f"Numba said: {summary}\n(full message below)\n{exc}")
 
@@ -818,13 +736,25 @@ def fwdjit(func=None, *, fastmath=False, cache=True, parallel=False, target="cpu
     if target == "cuda":
         if parallel:
             raise FwdjitError("parallel=True is for the CPU target (CUDA kernels are parallel already)")
-        from .cuda import cuda_fwdjit        # numba.cuda itself is imported on first compile
-        return cuda_fwdjit(func, fastmath=fastmath, cache=cache)
+        raise FwdjitError("target='cuda' is dispatched by fwdjit.fwdjit (or use fwdjit.cuda.cuda_fwdjit)")
     if target != "cpu":
         raise FwdjitError(f"unknown target {target!r}: use 'cpu' or 'cuda'")
     if isinstance(func, FwdjitFunction):
         return func
     return FwdjitFunction(func, fastmath=fastmath, cache=cache, parallel=parallel)
+
+
+def as_fwdjit(func):
+    """The FwdjitFunction of ``func`` (an @fwdjit function, a plain function or a Numba dispatcher).
+
+    A plain function gets the one shared instance (:func:`get_fwdjit`, default options).
+    """
+    if isinstance(func, FwdjitFunction):
+        return func
+    py = getattr(func, "py_func", func)
+    if not isinstance(py, pytypes.FunctionType):
+        parse_function(py)      # raises the error that says what fwdjit can transform
+    return get_fwdjit(py)
 
 
 def jvp(func, primals, tangents):

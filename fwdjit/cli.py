@@ -99,11 +99,11 @@ def main(argv=None):
 
 
 def _show(args):
-    from .api import FwdjitFunction, _int_params, fwdjit
+    from .api import as_fwdjit, int_params
     from .errors import FwdjitError
     obj = _load(args.target)
     try:
-        f = obj if isinstance(obj, FwdjitFunction) else fwdjit(getattr(obj, "py_func", obj))
+        f = as_fwdjit(obj)
         if args.primal:
             print(f.primal_source, end="")
             return 0
@@ -115,7 +115,7 @@ def _show(args):
             mask = tuple(p in names for p in f.params)
             why = "chosen with --active"
         else:
-            ints = _int_params(f.info.tree)
+            ints = int_params(f.info.tree)
             mask = tuple(p not in ints for p in f.params)
             skipped = [p for p in f.params if p in ints]
             why = "default: all parameters" + (f" except {', '.join(skipped)} (used as int)" if skipped else "")

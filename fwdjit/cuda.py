@@ -41,7 +41,6 @@ from __future__ import annotations
 import ast
 import builtins
 import copy
-import hashlib
 import math
 import threading
 import types as pytypes
@@ -53,14 +52,14 @@ from numba.core.dispatcher import Dispatcher
 from numba.extending import overload
 
 from . import rules as R
-from .activity import Activity
-from .api import FwdjitFunction, _namespace_key, _PrimalGen, __version__
-from .codegen import HEADER, load_module
+from .api import __version__
+from .codegen import HEADER, load_module, namespace_key
 from .dtypes import float32_twin
 from .errors import FwdjitError, TangentError, UnsupportedCall, UnsupportedSyntax
-from .normalize import NameGen, normalize
-from .resolve import _MISSING, parse_function, resolve_attr
-from .tangent import Resolver, TangentGen, _all_names, render
+from .primal import PrimalGen
+from .resolve import MISSING, parse_function, resolve_attr
+from .tangent import Resolver, TangentGen, render
+from .targets_base import TargetFunction, describe, is_device_array, mismatch, user_python_function
 from .validate import validate
 
 __all__ = ["CudaFwdjitFunction", "cuda_fwdjit", "simulator_enabled", "is_available"]
@@ -171,7 +170,7 @@ def cuda_path(info, func):
         return None
     py = getattr(val, "py_func", val)
     mod = getattr(py, "__module__", None) or getattr(type(val), "__module__", "") or ""
-    if _is_cuda_module_name(mod) and _user_py(val) is None:
+    if _is_cuda_module_name(mod) and user_python_function(val, device=True) is None:
         sub = _strip(mod)
         name = getattr(py, "__name__", None) or getattr(val, "_name", None) or root
         return ".".join(([sub] if sub else []) + [name])
@@ -230,26 +229,6 @@ def _path_rule(path):
 
 
 # ------------------------------------------------------- user functions
-def _user_py(obj):
-    """The Python function behind a user callee usable as a device function, else None."""
-    if isinstance(obj, (FwdjitFunction, CudaFwdjitFunction)):
-        return obj.py_func
-    if type(obj).__name__ == "FakeCUDAKernel":           # simulator's cuda.jit
-        fn = getattr(obj, "fn", None)
-    elif isinstance(obj, Dispatcher) or (hasattr(obj, "py_func") and hasattr(obj, "targetoptions")):
-        fn = obj.py_func                                 # njit / cuda.jit dispatchers
-    elif isinstance(obj, pytypes.FunctionType):
-        fn = obj
-    else:
-        return None
-    if not isinstance(fn, pytypes.FunctionType):
-        return None
-    mod = (getattr(fn, "__module__", "") or "").split(".")[0]
-    if mod in ("numpy", "math", "numba", "numba_cuda", "fwdjit", "fwdjit_generated"):
-        return None
-    return fn
-
-
 class CudaResolver(Resolver):
     """Classifies calls for device code: CUDA intrinsics by path, user callees as CUDA units."""
 
@@ -263,9 +242,9 @@ class CudaResolver(Resolver):
             rule = _path_rule(path)
             return ("rule", "cuda." + path, rule) if rule is not None else ("blackbox", "cuda." + path, None)
         obj = resolve_attr(self.info, node.func)
-        if obj is not None and obj is not _MISSING and R._hashable(obj) and obj in R.USER_RULES:
+        if obj is not None and obj is not MISSING and R._hashable(obj) and obj in R.USER_RULES:
             return "rule", obj, R.USER_RULES[obj]
-        py = _user_py(obj) if obj is not None and obj is not _MISSING else None
+        py = user_python_function(obj, device=True) if obj is not None and obj is not MISSING else None
         if py is not None:
             return "user", _get_unit(py, self.unit.options), None
         return super().classify(node)
@@ -530,7 +509,7 @@ class _BindMixin:
         return super().bind(_device_for(obj), stem)
 
 
-class _CudaPrimalGen(_BindMixin, _PrimalGen):
+class _CudaPrimalGen(_BindMixin, PrimalGen):
     def run(self):
         fdef = super().run()
         if self.fj.is_kernel:
@@ -596,7 +575,7 @@ def _get_unit(py_func, options):
         return unit
 
 
-class _CudaUnit:
+class _CudaUnit(TargetFunction):
     """One user function transformed for the CUDA target (device function or kernel)."""
 
     def __init__(self, func, options):
@@ -678,46 +657,16 @@ class _CudaUnit:
                                   "CUDA intrinsic", construct=f"call to {name}")
 
     # ------------------------------------------------------ analysis/keys
-    def effective_mask(self, mask):
-        mask = tuple(bool(m) for m in mask)
-        eff = self._effective.get(mask)
-        if eff is not None:
-            return eff
-        if mask in self._analyzing:
-            raise RecursionError(self.name)
-        self._analyzing.add(mask)
-        try:
-            tree = normalize(self.info.tree, NameGen(_all_names(self.info.tree)), self.info)
-            active = {p for p, m in zip(self.params, mask) if m}
-            act = Activity(self.info, tree, active, self.resolver).run()
-            eff = tuple(p in act for p in self.params)
-        finally:
-            self._analyzing.discard(mask)
-        self._effective[mask] = eff
-        return eff
+    key_prefix = "cuda"
 
-    def deep_key(self):
-        key = getattr(self, "_deep_key", None)
-        if key is None:
-            self._deep_key = "pending"
-            h = hashlib.sha256()
-            h.update(("cuda" + self.info.filename + self.info.source).encode())
-            h.update(repr(sorted(self.options.items())).encode())
-            ns = {}
-            for k, v in self.info.namespace.items():
-                py = _user_py(v)
-                if py is not None:
-                    ns[k] = "unit:" + _get_unit(py, self.options).deep_key()
-                elif isinstance(v, pytypes.ModuleType):
-                    ns[k] = "module:" + v.__name__
-                else:
-                    ns[k] = v
-                rule = R.USER_RULES.get(v) if R._hashable(v) else None
-                if rule is not None:      # a black box with a derivative rule: the rule counts too
-                    ns[k + "#rule"] = getattr(rule, "key", "")
-            h.update(_namespace_key(ns).encode())
-            self._deep_key = key = h.hexdigest()[:20]
-        return key
+    def key_entry(self, value):
+        """A callee counts by its unit's deep key, a module by its name."""
+        py = user_python_function(value, device=True)
+        if py is not None:
+            return "unit:" + _get_unit(py, self.options).deep_key()
+        if isinstance(value, pytypes.ModuleType):
+            return "module:" + value.__name__
+        return value
 
     # ------------------------------------- the interface TangentGen uses
     def tangent_function(self, mask, _internal=True):
@@ -788,7 +737,7 @@ class _CudaUnit:
                     keys.append(f"{k}->{v.key()}")
                     ns[k] = v.resolve(variant)
                 elif hasattr(v, "_fwdjit_cpu"):
-                    keys.append(f"{k}->cpu:{_namespace_key({k: v._fwdjit_cpu})}")
+                    keys.append(f"{k}->cpu:{namespace_key({k: v._fwdjit_cpu})}")
             bits = "" if mask is None else "_" + "".join("1" if m else "0" for m in mask)
             stem = f"{self.name}_cuda_{kind}{bits}_{variant}"
             text = (HEADER.format(version=__version__, qualname=self.info.qualname,
@@ -824,12 +773,6 @@ def _qualname(obj):
 
 
 # ------------------------------------------------------------ host helpers
-def _is_device_array(a):
-    if hasattr(a, "__cuda_array_interface__"):
-        return True
-    return type(a).__name__ in ("FakeCUDAArray", "DeviceNDArray", "MappedNDArray")
-
-
 def _is_scalar(a):
     if isinstance(a, (bool, int, float, np.generic)):
         return True
@@ -867,14 +810,6 @@ def _variant_of(values):
     return "plain"
 
 
-def _describe(v):
-    if _is_device_array(v):
-        return f"device array of shape {tuple(v.shape)} and dtype {v.dtype}"
-    if isinstance(v, np.ndarray):
-        return f"array of shape {v.shape} and dtype {v.dtype}"
-    return type(v).__name__
-
-
 class _Prepared:
     """Inputs laid out for an elementwise kernel: flat device arrays or scalars."""
 
@@ -885,10 +820,10 @@ class _Prepared:
             self.shape = np.broadcast_shapes(*shapes) if shapes else ()
         except ValueError:
             raise TangentError(f"{fn_name}: the {what} do not broadcast together: "
-                               + ", ".join(f"{p}: {_describe(v)}" for p, v in zip(params, values)
+                               + ", ".join(f"{p}: {describe(v)}" for p, v in zip(params, values)
                                            if v is not None)) from None
         self.n = int(np.prod(self.shape)) if self.shape else 1
-        self.on_device = any(_is_device_array(v) for v in values if v is not None)
+        self.on_device = any(is_device_array(v) for v in values if v is not None)
         self.args = []
         self.kinds = []
         self.elems = []
@@ -904,7 +839,7 @@ class _Prepared:
                 self.kinds.append("s")
                 self.elems.append(s)
                 continue
-            if _is_device_array(v):
+            if is_device_array(v):
                 if tuple(v.shape) != self.shape:
                     if v.size == 1:
                         s = v.copy_to_host().reshape(())[()]
@@ -912,7 +847,7 @@ class _Prepared:
                         self.kinds.append("s")
                         self.elems.append(s)
                         continue
-                    raise TangentError(f"{fn_name}: argument '{p}' is a {_describe(v)}; device arrays must have "
+                    raise TangentError(f"{fn_name}: argument '{p}' is a {describe(v)}; device arrays must have "
                                        f"the broadcast shape {self.shape} (broadcast on the host, or pass a "
                                        "scalar)")
                 if not v.is_c_contiguous():
@@ -936,7 +871,7 @@ class _Prepared:
         v = self._host[j]
         if self.kinds[j] == "s":
             return self.elems[j]
-        if _is_device_array(v):
+        if is_device_array(v):
             return v.copy_to_host().reshape(-1)[0] if self.n else np.zeros((), v.dtype)[()]
         arr = np.asarray(v)
         return arr.reshape(-1)[0] if arr.size else np.zeros((), arr.dtype)[()]
@@ -963,8 +898,10 @@ class CudaFwdjitFunction:
     ``f[blocks, threads].jvp(primals, tangents)``; ``f.tangent_kernel(active)``.
     """
 
+    fwdjit_target = "cuda"
+
     def __init__(self, func, *, fastmath=False, cache=True):
-        py = func.py_func if isinstance(func, (FwdjitFunction, CudaFwdjitFunction)) else (_user_py(func) or func)
+        py = user_python_function(func, device=True) or func
         self.py_func = py
         try:
             self.__doc__ = py.__doc__
@@ -1052,7 +989,7 @@ class CudaFwdjitFunction:
         for p, x, t in zip(self.params, primals, tangents):
             if t is None:
                 continue
-            msg = _mismatch(x, t)
+            msg = mismatch(x, t, device=True)
             if msg:
                 raise TangentError(f"{self.name}: tangent for argument '{p}': {msg}")
         self._launch("jvp", mask, config, list(primals) + [t for t in tangents if t is not None])
@@ -1114,7 +1051,7 @@ class CudaFwdjitFunction:
                                    "derivative; pass None as its tangent")
             if not _is_float(t):
                 raise TangentError(f"jvp_map of {self.name}: tangent for argument '{p}' must be floating point, "
-                                   f"given {_describe(t)}")
+                                   f"given {describe(t)}")
         mask = tuple(t is not None for t in tangents)
         variant = _variant_of(list(primals) + [t for t in tangents if t is not None])
         tangents = tuple(None if t is None else _cast_like(t, x) for x, t in zip(primals, tangents))
@@ -1413,10 +1350,10 @@ def _given_outputs(name, out, nout, prep, out_types):
         raise TangentError(f"jvp_map of {name}: out needs {nout} output array(s) and {nout} tangent array(s)")
     flat = []
     for a, dt in zip(arrs, out_types):
-        if not _is_device_array(a) or tuple(a.shape) != tuple(prep.shape) or np.dtype(a.dtype) != np.dtype(dt) \
+        if not is_device_array(a) or tuple(a.shape) != tuple(prep.shape) or np.dtype(a.dtype) != np.dtype(dt) \
                 or not a.is_c_contiguous():
             raise TangentError(f"jvp_map of {name}: out arrays must be C-contiguous device arrays of shape "
-                               f"{prep.shape} and dtype {np.dtype(dt)}, given {_describe(a)}")
+                               f"{prep.shape} and dtype {np.dtype(dt)}, given {describe(a)}")
         flat.append(a.reshape(prep.n) if a.ndim != 1 else a)
     prep.on_device = True
     return flat
@@ -1461,7 +1398,7 @@ def _host_result_dtype(v, float_dt):
 
 def _cast_like(t, x):
     """A host tangent in the primal's float dtype (device tangents are taken as they are)."""
-    if _is_device_array(t) or not _is_float(x):
+    if is_device_array(t) or not _is_float(x):
         return t
     dt = _dtype_of(x)
     if isinstance(t, np.ndarray) and t.dtype != dt:
@@ -1469,20 +1406,6 @@ def _cast_like(t, x):
     if isinstance(t, (float, np.floating)) and not isinstance(x, float):
         return dt.type(t)
     return t
-
-
-def _mismatch(p, t):
-    if _is_device_array(p) or isinstance(p, np.ndarray):
-        if not (_is_device_array(t) or isinstance(t, np.ndarray)):
-            return f"expected an array like the primal ({_describe(p)}), given {_describe(t)}"
-        if tuple(t.shape) != tuple(p.shape) or np.dtype(t.dtype) != np.dtype(p.dtype):
-            return f"expected shape {tuple(p.shape)} and dtype {p.dtype} (like the primal), given {_describe(t)}"
-        return None
-    if isinstance(p, (bool, np.bool_, int, np.integer)):
-        return f"the primal is {type(p).__name__}, which carries no derivative; pass None as its tangent"
-    if isinstance(p, (float, np.floating)) and not isinstance(t, (float, np.floating)):
-        return f"expected a float like the primal, given {_describe(t)}"
-    return None
 
 
 class _KernelHandle:

@@ -13,12 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .api import FwdjitFunction, get_fwdjit
+from .api import as_fwdjit
 from .errors import TangentError
-
-
-def _as_fj(f):
-    return f if isinstance(f, FwdjitFunction) else get_fwdjit(f)
 
 
 def _norm_argnums(argnums):
@@ -37,7 +33,7 @@ def jacfwd(f, argnums=0, chunk=16):
     Returns one array (or a tuple per output for tuple outputs) of shape
     ``out.shape + arg.shape``; a tuple of those when ``argnums`` is a tuple.
     """
-    fj = _as_fj(f)
+    fj = as_fwdjit(f)
     nums = _norm_argnums(argnums)
 
     def jac(*args):
@@ -80,7 +76,7 @@ def jacfwd(f, argnums=0, chunk=16):
     return jac
 
 
-def _scalar_like(value, arg):
+def scalar_like(value, arg):
     """A 0-d result for a scalar argument as a NumPy scalar of the argument's dtype (float in, float out)."""
     if isinstance(arg, np.ndarray) or np.ndim(value) != 0:
         return value
@@ -90,8 +86,8 @@ def _scalar_like(value, arg):
 
 def _like_args(value, args, argnums):
     if isinstance(argnums, int):
-        return _scalar_like(value, args[argnums])
-    return tuple(_scalar_like(v, args[i]) for v, i in zip(value, argnums))
+        return scalar_like(value, args[argnums])
+    return tuple(scalar_like(v, args[i]) for v, i in zip(value, argnums))
 
 
 def grad(f, argnums=0, chunk=16):
@@ -103,7 +99,7 @@ def grad(f, argnums=0, chunk=16):
     is a ``float``, or ``np.float32``), as :func:`fwdjit.forward_grad` returns.
     """
     jac = jacfwd(f, argnums, chunk)
-    fj = _as_fj(f)
+    fj = as_fwdjit(f)
 
     def g(*args):
         J = jac(*args)
@@ -148,7 +144,7 @@ def hvp(f, primals, tangents=None, *old, argnums=0, v=None, w=None):
         return vhv(f, primals, vv, ww)
     if tangents is None:
         raise TypeError("hvp(f, primals, tangents): tangents missing (one entry per primal, None for no tangent)")
-    fj = _as_fj(f)
+    fj = as_fwdjit(f)
     primals, tangents = tuple(primals), tuple(tangents)
     if len(primals) != fj._nparams or len(tangents) != fj._nparams:
         raise TangentError(f"hvp of {fj.name}: expected primals and tangents as tuples of {fj._nparams} entries "
@@ -156,7 +152,7 @@ def hvp(f, primals, tangents=None, *old, argnums=0, v=None, w=None):
     nums = _norm_argnums(argnums)
     mask = tuple(t is not None for t in tangents)
     if not any(mask):
-        zeros = tuple(_scalar_like(np.zeros_like(np.asarray(primals[i])), primals[i]) for i in nums)
+        zeros = tuple(scalar_like(np.zeros_like(np.asarray(primals[i])), primals[i]) for i in nums)
         return zeros[0] if isinstance(argnums, int) else zeros
     tf = fj.tangent_fwdjit(mask)
     args = primals + tuple(t for t in tangents if t is not None)
@@ -168,7 +164,7 @@ def hvp(f, primals, tangents=None, *old, argnums=0, v=None, w=None):
         if isinstance(Ji, tuple) or np.shape(Ji) != np.shape(primals[i]):
             raise TangentError(f"hvp of {fj.name}: the function must return one scalar "
                                f"(H v is the derivative of a gradient)")
-    second = tuple(_scalar_like(Ji, primals[i]) for i, Ji in zip(nums, second))
+    second = tuple(scalar_like(Ji, primals[i]) for i, Ji in zip(nums, second))
     return second[0] if isinstance(argnums, int) else second
 
 
@@ -181,7 +177,7 @@ def vhv(f, primals, v, w):
     array (the result is elementwise) or a tuple (a tuple).  This is what
     ``hvp(f, primals, v, w)`` returned in fwdjit 0.1.
     """
-    fj = _as_fj(f)
+    fj = as_fwdjit(f)
     primals, v, w = tuple(primals), tuple(v), tuple(w)
     mask = tuple(t is not None for t in v)
     tf = fj.tangent_fwdjit(mask)
@@ -209,7 +205,7 @@ def hessian(f, argnums=0, chunk=16, *, argnum=None):
         if argnums not in (0, argnum):
             raise TypeError(f"hessian: given both argnums={argnums!r} and the deprecated argnum={argnum!r}")
         argnums = argnum
-    fj = _as_fj(f)
+    fj = as_fwdjit(f)
     nums = _norm_argnums(argnums)
 
     def H(*args):
@@ -235,7 +231,7 @@ def hessian(f, argnums=0, chunk=16, *, argnum=None):
                 J = jac(*args, e)                   # Jacobian of (out, dout) w.r.t. args[nums]
                 for r, Jj in zip(rows, J[1]):
                     r.append(np.asarray(Jj).reshape(-1))
-            blocks.append(tuple(_scalar_like(np.array(r).reshape(np.shape(x) + np.shape(args[j])), x
+            blocks.append(tuple(scalar_like(np.array(r).reshape(np.shape(x) + np.shape(args[j])), x
                                              if isinstance(args[j], np.ndarray) else args[j])
                                 for r, j in zip(rows, nums)))
         if isinstance(argnums, int):

@@ -27,25 +27,15 @@ from numba.core.errors import TypingError
 from numba.extending import overload
 
 from . import rng
-from .api import FwdjitFunction, __version__, _numpy_scalars, get_fwdjit
+from .api import __version__, as_fwdjit, numpy_scalars
 from .codegen import HEADER, guard_cache, load_module
-from .derivatives import _scalar_like
+from .derivatives import scalar_like
 from .errors import FwdjitError
 
 __all__ = ["forward_grad", "forward_grad_function", "as_fwdjit", "normalize_wrt"]
 
 _LOCK = threading.RLock()
 _CACHE: dict = {}
-
-
-def as_fwdjit(loss):
-    """The FwdjitFunction of ``loss`` (an @fwdjit function, a plain function or a Numba dispatcher)."""
-    if isinstance(loss, FwdjitFunction):
-        return loss
-    py = getattr(loss, "py_func", loss)
-    if not callable(py) or not hasattr(py, "__code__"):
-        raise FwdjitError(f"expected a Python function or an @fwdjit function, given {loss!r}")
-    return get_fwdjit(py)
 
 
 def normalize_wrt(wrt, nparams, name="loss"):
@@ -281,7 +271,7 @@ def forward_grad(loss, args, wrt=0, n_directions=1, distribution="normal", seed=
                               + (f" of dtype {a.dtype}" if isinstance(a, np.ndarray) else ""))
     disp = forward_grad_function(fj, idx, n_directions, distribution)
     call = args + (int(seed) & 0x7FFFFFFFFFFFFFFF,)
-    value, grads = _numpy_scalars(disp, call, disp(*call))      # float32 results as np.float32, as NumPy
+    value, grads = numpy_scalars(disp, call, disp(*call))      # float32 results as np.float32, as NumPy
     # a scalar argument's estimate is a NumPy scalar of its dtype, as fwdjit.grad returns
-    grads = tuple(_scalar_like(g, args[i]) for g, i in zip(grads, idx))
+    grads = tuple(scalar_like(g, args[i]) for g, i in zip(grads, idx))
     return (value, grads[0]) if single else (value, grads)

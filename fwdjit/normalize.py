@@ -53,6 +53,21 @@ class NameGen:
         self.taken.add(name)
 
 
+def all_names(tree):
+    """Every name and parameter in ``tree`` (what fresh names must avoid).
+
+    >>> sorted(all_names(ast.parse("def f(x):\\n    y = x + z\\n    return y").body[0]))
+    ['x', 'y', 'z']
+    """
+    out = set()
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Name):
+            out.add(n.id)
+        elif isinstance(n, ast.arg):
+            out.add(n.arg)
+    return out
+
+
 def _names_in(node):
     return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
 

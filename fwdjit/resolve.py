@@ -189,7 +189,7 @@ def resolve_attr(info: FunctionInfo, node):
         if base is None:
             return None
         if isinstance(base, types.ModuleType) or isinstance(base, type):
-            return getattr(base, node.attr, _MISSING)
+            return getattr(base, node.attr, MISSING)
         return None
     return None
 
@@ -199,4 +199,4 @@ class _Missing:
         return "<missing>"
 
 
-_MISSING = _Missing()
+MISSING = _Missing()

@@ -34,15 +34,15 @@ from __future__ import annotations
 import ast
 import copy
 import re
-import types
 
 import numpy as np
 
 from . import rules as R
 from .activity import Activity, alias_groups, mutated_names, root_name, view_base
 from .errors import UnsupportedCall, UnsupportedSyntax
-from .normalize import NameGen, normalize
-from .resolve import _MISSING, resolve_attr
+from .normalize import NameGen, all_names, normalize
+from .resolve import MISSING, resolve_attr
+from .targets_base import user_python_function
 
 COMMENT = "__FJ_COMMENT__"
 
@@ -143,29 +143,30 @@ class Val:
 class Resolver:
     """Classifies calls: rule, method, user function (transformed) or black box."""
 
-    def __init__(self, info, registry=None):
+    def __init__(self, info, registry=None, compiled=None):
         self.info = info
         self.registry = registry   # callable: python function -> FwdjitFunction
+        self.compiled = compiled   # callable: object -> the FwdjitFunction it already is, or None
 
     def classify(self, node):
         func = node.func
         obj = resolve_attr(self.info, func)
         if obj is None and isinstance(func, ast.Attribute):
             return "method", func.attr, R.METHOD_RULES.get(func.attr)
-        if obj is None or obj is _MISSING:
+        if obj is None or obj is MISSING:
             raise self.info.error(UnsupportedCall, node, f"cannot resolve the function called here ({ast.unparse(func)})",
                                   hint="call a module-level function, a NumPy/math function or an array method",
                                   construct="unresolved call")
         user_rule = R.USER_RULES.get(obj) if R._hashable(obj) else None
         if user_rule is not None:
             return "rule", obj, user_rule
-        fj = _as_fwdjit(obj)
+        fj = self.compiled(obj) if self.compiled is not None else None
         if fj is not None:
             return "user", fj, None
         rule = R.lookup(obj)
         if rule is not None:
             return "rule", obj, rule
-        py = _user_python_function(obj)
+        py = user_python_function(obj)
         if py is not None and self.registry is not None:
             return "user", self.registry(py), None
         return "blackbox", obj, None
@@ -178,29 +179,23 @@ class Resolver:
                                   hint="write the recursion as a loop", construct="recursion") from None
 
 
-def _as_fwdjit(obj):
-    from .api import FwdjitFunction
-    return obj if isinstance(obj, FwdjitFunction) else None
+class Binder:
+    """Fresh names (``self.names``, a NameGen) and the objects generated code refers to by them
+    (``self.bindings``, name -> object; one name per object)."""
+
+    def fresh(self, stem):
+        return self.names.fresh(stem)
+
+    def bind(self, obj, stem):
+        for k, v in self.bindings.items():
+            if v is obj:
+                return k
+        name = self.fresh(stem)
+        self.bindings[name] = obj
+        return name
 
 
-def _user_python_function(obj):
-    """The Python function behind a user callee (a plain function or an @njit dispatcher)."""
-    try:
-        from numba.core.dispatcher import Dispatcher
-    except ImportError:  # pragma: no cover
-        Dispatcher = ()
-    if isinstance(obj, Dispatcher):
-        # a dispatcher fwdjit compiled: differentiate the plain generated function, not its entry stub
-        return getattr(obj, "_fwdjit_plain", None) or obj.py_func
-    if isinstance(obj, types.FunctionType):
-        mod = getattr(obj, "__module__", "") or ""
-        if mod.split(".")[0] in ("numpy", "math", "numba") or mod in ("fwdjit.runtime",):
-            return None
-        return obj
-    return None
-
-
-class TangentGen:
+class TangentGen(Binder):
     """Generates ``<name>_jvp(primals..., tangents of active params...)``."""
 
     def __init__(self, info, tree, mask, resolver, check_inputs=False, names=None):
@@ -208,7 +203,7 @@ class TangentGen:
         self.resolver = resolver
         self.mask = tuple(mask)
         self.check_inputs = check_inputs
-        self.names = names or NameGen(_all_names(tree) | {"np", "math", "fj"})
+        self.names = names or NameGen(all_names(tree) | {"np", "math", "fj"})
         self.tree = normalize(tree, self.names, info)
         active_params = {p for p, m in zip(info.params, self.mask) if m}
         self.active = Activity(info, self.tree, active_params, resolver).run()
@@ -222,9 +217,6 @@ class TangentGen:
         self.fn_name = f"{info.name}_jvp"
 
     # ------------------------------------------------------------- helpers
-    def fresh(self, stem):
-        return self.names.fresh(stem)
-
     def emit(self, stmt):
         self.out.append(stmt)
 
@@ -248,14 +240,6 @@ class TangentGen:
 
     def unsupported(self, what, hint):
         return self.info.error(UnsupportedCall, self._cur, f"{what} is not supported", hint=hint, construct=what)
-
-    def bind(self, obj, stem):
-        for k, v in self.bindings.items():
-            if v is obj:
-                return k
-        name = self.fresh(stem)
-        self.bindings[name] = obj
-        return name
 
     def _comment(self, stmt):
         line = getattr(stmt, "lineno", None)
@@ -319,7 +303,7 @@ class TangentGen:
 
     def primal(self, node):
         """An inactive expression, copied, with calls to user functions bound to compiled ones."""
-        return _PrimalRewriter(self).visit(copy.deepcopy(node))
+        return PrimalRewriter(self).visit(copy.deepcopy(node))
 
     def expr(self, node, target=None):
         if not self.is_active(node):
@@ -645,7 +629,7 @@ class _MethodCall(R.RuleCall):
                         [ast.keyword(arg=k, value=v) for k, v in kw.items()])
 
 
-class _PrimalRewriter(ast.NodeTransformer):
+class PrimalRewriter(ast.NodeTransformer):
     """Point calls to user functions at their compiled primal (and buffer overlapping in-place updates)."""
 
     def __init__(self, gen):
@@ -731,16 +715,6 @@ def buffered_rhs(target, value, aliases):
     if any(_partial_view_of(value, n) for n in same) or any(_mentions(value, n) for n in views):
         return ast.Call(ast.Attribute(ast.Name("fj", ast.Load()), "fresh", ast.Load()), [value], [])
     return value
-
-
-def _all_names(tree):
-    out = set()
-    for n in ast.walk(tree):
-        if isinstance(n, ast.Name):
-            out.add(n.id)
-        elif isinstance(n, ast.arg):
-            out.add(n.arg)
-    return out
 
 
 _COMMENT_RE = re.compile(r"""^(\s*)('''|\"\"\"|'|")""" + COMMENT)

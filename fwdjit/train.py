@@ -44,10 +44,9 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from . import rng
-from .api import __version__
+from .api import __version__, as_fwdjit
 from .codegen import HEADER, load_module
 from .errors import FwdjitError
-from .forward import as_fwdjit
 
 __all__ = ["train", "TrainResult", "SGD", "Momentum", "Adam", "Optimizer", "blas_threads", "now",
            "PHASES", "make_optimizer", "minibatch_indices"]

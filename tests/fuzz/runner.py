@@ -130,8 +130,8 @@ class Packed:
         flat = (*p, *[_copy(x) for x in t if x is not None])
         out = jf(*flat)
         try:    # Numba returns float32 scalars as Python floats; f.jvp gives np.float32 like NumPy
-            from fwdjit.api import _numpy_scalars
-            out = _numpy_scalars(jf, flat, out)
+            from fwdjit.api import numpy_scalars
+            out = numpy_scalars(jf, flat, out)
         except ImportError:   # pragma: no cover
             pass
         return out

@@ -1,0 +1,194 @@
+"""What the CPU target (:mod:`fwdjit.api`) and the CUDA target (:mod:`fwdjit.cuda`) share.
+
+Both targets import this module; it imports neither of them.
+
+* :func:`user_python_function`: a callee object in, the Python function fwdjit
+  transforms for it out (``None`` for library functions and black boxes);
+* :class:`TargetFunction`: the part of a compiled function both targets
+  compute the same way: :meth:`~TargetFunction.effective_mask` (an activity
+  pattern in, the pattern once in-place writes are accounted for out) and
+  :meth:`~TargetFunction.deep_key` (the function in, a hash of its source,
+  options, callees and derivative rules out: part of every cache key);
+* :func:`mismatch` and :func:`describe`: a primal and its tangent in, the
+  reason the tangent does not fit (or ``None``) out.
+
+>>> import numpy as np
+>>> mismatch(np.ones(3), np.ones(2))
+'expected shape (3,) and dtype float64 (like the primal), given array of shape (2,) and dtype float64'
+>>> mismatch(1.0, 2.0) is None
+True
+>>> def g(x):
+...     return x
+>>> user_python_function(g) is g, user_python_function(np.sin), user_python_function(len)
+(True, None, None)
+"""
+from __future__ import annotations
+
+import hashlib
+import types
+
+import numpy as np
+
+from . import rules as R
+from .activity import Activity
+from .codegen import namespace_key
+from .normalize import NameGen, all_names, normalize
+
+__all__ = ["user_python_function", "TargetFunction", "mismatch", "describe", "is_device_array"]
+
+# modules whose functions are library code, never transformed as user functions
+_LIBRARY = ("numpy", "math", "numba", "numba_cuda")
+# device code is compiled from the user's own source only: not from fwdjit's modules
+# (models, runtime helpers) nor from the CPU code fwdjit generated
+_NOT_DEVICE = _LIBRARY + ("fwdjit", "fwdjit_generated")
+
+
+def user_python_function(obj, device=False):
+    """The Python function behind a user callee, or ``None`` for anything else.
+
+    A plain function is itself; a Numba dispatcher gives its Python function
+    (for one fwdjit compiled, its plain generated function, not the entry
+    stub).  ``device=True`` (the CUDA target) also unwraps fwdjit functions of
+    either target (anything whose class has ``fwdjit_target``) and CUDA
+    dispatchers, and leaves out fwdjit's own modules and generated code.
+    """
+    if device and getattr(type(obj), "fwdjit_target", None) is not None:
+        return obj.py_func
+    try:
+        from numba.core.dispatcher import Dispatcher
+    except ImportError:  # pragma: no cover
+        Dispatcher = ()
+    if isinstance(obj, Dispatcher):
+        fn = getattr(obj, "_fwdjit_plain", None) or obj.py_func
+    elif device and type(obj).__name__ == "FakeCUDAKernel":           # the simulator's cuda.jit
+        fn = getattr(obj, "fn", None)
+    elif device and hasattr(obj, "py_func") and hasattr(obj, "targetoptions"):
+        fn = obj.py_func                                                # cuda.jit dispatchers
+    elif isinstance(obj, types.FunctionType):
+        fn = obj
+    else:
+        return None
+    if not isinstance(fn, types.FunctionType):
+        return None
+    mod = getattr(fn, "__module__", "") or ""
+    if mod.split(".")[0] in (_NOT_DEVICE if device else _LIBRARY) or mod == "fwdjit.runtime":
+        return None
+    return fn
+
+
+class TargetFunction:
+    """Mixin for one user function compiled for a target.
+
+    Needs ``name``, ``info`` (a :class:`fwdjit.resolve.FunctionInfo`), ``params``,
+    ``options``, ``resolver``, the dicts/sets ``_effective`` and ``_analyzing``, and:
+
+    * ``key_prefix``: the target's prefix to the hashed source (it keeps
+      the targets' cache keys apart);
+    * ``key_entry(value)``: what a namespace value contributes to the key
+      (a callee's own deep key in place of the callee).
+    """
+
+    key_prefix = ""
+
+    def key_entry(self, value):  # pragma: no cover - each target defines it
+        raise NotImplementedError
+
+    def effective_mask(self, mask):
+        """Which parameters carry tangents once in-place writes are accounted for."""
+        mask = tuple(bool(m) for m in mask)
+        eff = self._effective.get(mask)
+        if eff is not None:
+            return eff
+        if mask in self._analyzing:
+            raise RecursionError(self.name)
+        self._analyzing.add(mask)
+        try:
+            tree = normalize(self.info.tree, NameGen(all_names(self.info.tree)), self.info)
+            active = {p for p, m in zip(self.params, mask) if m}
+            act = Activity(self.info, tree, active, self.resolver).run()
+            eff = tuple(p in act for p in self.params)
+        finally:
+            self._analyzing.discard(mask)
+        self._effective[mask] = eff
+        return eff
+
+    def deep_key(self):
+        """Hash of this function's source and, recursively, of everything it calls."""
+        key = getattr(self, "_deep_key", None)
+        if key is None:
+            self._deep_key = "pending"   # recursion guard
+            h = hashlib.sha256()
+            h.update((self.key_prefix + self.info.filename + self.info.source).encode())
+            h.update(repr(sorted(self.options.items())).encode())
+            ns = {}
+            for k, v in self.info.namespace.items():
+                ns[k] = self.key_entry(v)
+                rule = R.USER_RULES.get(v) if R._hashable(v) else None
+                if rule is not None:      # a black box with a derivative rule: the rule counts too
+                    ns[k + "#rule"] = getattr(rule, "key", "")
+            h.update(namespace_key(ns).encode())
+            self._deep_key = key = h.hexdigest()[:20]
+        return key
+
+
+def is_device_array(a):
+    """A CUDA device array (real or the simulator's)."""
+    if hasattr(a, "__cuda_array_interface__"):
+        return True
+    return type(a).__name__ in ("FakeCUDAArray", "DeviceNDArray", "MappedNDArray")
+
+
+def describe(v):
+    """A value in words, for error messages.
+
+    >>> describe(np.zeros((2, 3), np.float32)), describe(np.float32(1)), describe(1.0)
+    ('array of shape (2, 3) and dtype float32', 'float32 scalar', 'float')
+    """
+    if is_device_array(v):
+        return f"device array of shape {tuple(v.shape)} and dtype {v.dtype}"
+    if isinstance(v, np.ndarray):
+        return f"array of shape {v.shape} and dtype {v.dtype}"
+    if isinstance(v, np.generic):
+        return f"{type(v).__name__} scalar"
+    return type(v).__name__
+
+
+def mismatch(p, t, device=False):
+    """Why tangent ``t`` does not fit primal ``p`` (``None`` when it does).
+
+    ``device=True``: device arrays count as arrays (the CUDA target takes both).
+
+    >>> print(mismatch(np.arange(3), np.zeros(3)))  # doctest: +ELLIPSIS
+    the primal is an integer array (...), which carries no float derivative: pass None as its tangent, ...
+    >>> mismatch((1.0, 2.0), (1.0,))
+    'expected a tuple of 2 tangents, given tuple'
+    """
+    def is_array(v):
+        return isinstance(v, np.ndarray) or (device and is_device_array(v))
+
+    if is_array(p):
+        shape, dtype = tuple(p.shape), np.dtype(p.dtype)
+        if not is_array(t):
+            return f"expected an array of shape {shape} and dtype {dtype}, given {describe(t)}"
+        same = np.dtype(t.dtype) == dtype and tuple(t.shape) == shape
+        if dtype.kind in "biu" and not same:
+            return (f"the primal is an integer array ({describe(p)}), which carries no float derivative: "
+                    f"pass None as its tangent, or pass the argument as floats (x.astype(np.float64)) "
+                    f"to differentiate through it; given {describe(t)}")
+        if not same:
+            return f"expected shape {shape} and dtype {dtype} (like the primal), given {describe(t)}"
+        return None
+    if isinstance(p, (bool, np.bool_)) or isinstance(p, (int, np.integer)):
+        return f"the primal is {describe(p)}, which carries no derivative; pass None as its tangent"
+    if isinstance(p, (float, np.floating)):
+        if not isinstance(t, (float, np.floating)) or isinstance(t, bool):
+            return f"expected a float (like the primal, {describe(p)}), given {describe(t)}"
+        return None
+    if isinstance(p, tuple):
+        if not isinstance(t, tuple) or len(t) != len(p):
+            return f"expected a tuple of {len(p)} tangents, given {describe(t)}"
+        for i, (pi, ti) in enumerate(zip(p, t)):
+            m = mismatch(pi, ti, device)
+            if m:
+                return f"element {i}: {m}"
+    return None

@@ -26,6 +26,7 @@ ROOT = os.path.dirname(HERE)
 
 def _start(cache, jobs):
     env = dict(os.environ, FWDJIT_CACHE_DIR=str(cache), PYTHONPATH=ROOT)
+    env.pop("NUMBA_OPT", None)     # Numba's default: with NUMBA_OPT=0 the jvp entry is not cached at all
     return subprocess.Popen([sys.executable, os.path.join(HERE, "cache_jobs.py"), *jobs], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 

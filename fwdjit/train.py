@@ -28,11 +28,9 @@ The generated source is kept in ``TrainResult.source`` for inspection.
 from __future__ import annotations
 
 import ctypes
-import os
 import sys
 import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numba
@@ -45,6 +43,7 @@ from numba.extending import intrinsic
 
 from . import rng
 from .api import __version__, as_fwdjit
+from .blas import blas_threads, compiled_call  # noqa: F401  (blas_threads: re-exported)
 from .codegen import HEADER, load_module
 from .errors import FwdjitError
 from .forward import direction_rank
@@ -102,62 +101,7 @@ def now():
 
 
 # ------------------------------------------------------------- BLAS threads
-def _openblas_handles():
-    """ctypes handles of the OpenBLAS libraries loaded in this process (Linux)."""
-    out = []
-    try:
-        with open("/proc/self/maps") as f:
-            paths = {line.split()[-1] for line in f if "openblas" in line.lower() and ".so" in line}
-    except OSError:
-        return out
-    for p in sorted(paths):
-        if not os.path.exists(p):
-            continue
-        try:
-            lib = ctypes.CDLL(p)
-        except OSError:
-            continue
-        for setter, getter in (("openblas_set_num_threads", "openblas_get_num_threads"),
-                               ("scipy_openblas_set_num_threads64_", "scipy_openblas_get_num_threads64_"),
-                               ("scipy_openblas_set_num_threads", "scipy_openblas_get_num_threads")):
-            if hasattr(lib, setter) and hasattr(lib, getter):
-                out.append((getattr(lib, setter), getattr(lib, getter)))
-                break
-    return out
-
-
-@contextmanager
-def blas_threads(n):
-    """Limit the BLAS thread pools (OpenBLAS of NumPy and SciPy, which Numba's ``@`` calls) to ``n``.
-
-    ``None`` leaves them alone.  Uses threadpoolctl when installed, else calls
-    OpenBLAS's own setter.  On a loaded machine one thread is often faster
-    than a pool that spin-waits for busy cores.
-    """
-    if n is None:
-        yield
-        return
-    try:
-        import scipy.linalg  # noqa: F401  (loads SciPy's BLAS, the one Numba calls)
-    except ImportError:
-        pass
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        threadpool_limits = None
-    if threadpool_limits is not None:
-        with threadpool_limits(limits=int(n), user_api="blas"):
-            yield
-        return
-    handles = _openblas_handles()
-    old = [get() for _, get in handles]
-    for set_, _ in handles:
-        set_(int(n))
-    try:
-        yield
-    finally:
-        for (set_, _), o in zip(handles, old):
-            set_(int(o))
+# blas_threads (the block form) lives in fwdjit.blas; kept importable from here.
 
 
 # ------------------------------------------------------------- optimizers
@@ -723,7 +667,9 @@ def train(loss, params, data=(), *, steps, batch_size=64, lr=2e-4, lr_decay=0.0,
     chunk_seconds : target duration of one compiled call (the bar's refresh period).
     timing : ``"step"`` (wall time per step) or ``"phases"`` (also per phase:
         batch, directions, jvp, update; five clock reads per step).
-    blas_threads_n : limit BLAS threads during training (None: leave as is).
+    blas_threads_n : BLAS threads during training: an int, 0 (leave the pools as they are) or
+        None (``fwdjit.set_blas_threads``, ``FWDJIT_BLAS_THREADS``, else half the available
+        CPUs, at most 8; see :mod:`fwdjit.blas`); restored afterwards.
     callback : ``callback(step, params) -> dict or None`` called between chunks, every
         ``callback_every`` steps (the chunks are cut there) and at the end; dicts are
         collected in ``result.evals`` as ``(step, seconds, dict)``.
@@ -825,7 +771,7 @@ def train(loss, params, data=(), *, steps, batch_size=64, lr=2e-4, lr_decay=0.0,
                      rec["losses"][start:start + n], rec["times"][start:start + n],
                      ph[start:start + n] if timing == "phases" else ph, *low)
 
-    with blas_threads(blas_threads_n):
+    with compiled_call(blas_threads_n) as n_blas:
         run(0, 0)                      # compile (or load from the cache)
         compile_time = time.perf_counter() - t_compile0
         bar = None
@@ -892,7 +838,7 @@ def train(loss, params, data=(), *, steps, batch_size=64, lr=2e-4, lr_decay=0.0,
               "optimizer": repr(opt), "n_directions": n_dir, "distribution": "normal" if dist == rng.NORMAL
               else "rademacher", "directions": "lowrank" if rank else "dense", "rank": rank or None,
               "gradient": gradient, "seed": int(seed), "clip": clip, "timing": timing,
-              "blas_threads": blas_threads_n, "n_params": int(sum(p.size for p in P))}
+              "blas_threads": n_blas, "n_params": int(sum(p.size for p in P))}
     return TrainResult(params=tuple(P), losses=losses[:done].copy(), step_times=step_times[:done].copy(),
                        phase_times=phases[:done].copy() if timing == "phases" else None, lr=lr_arr,
                        wall_time=wall, compile_time=compile_time, steps_done=done, config=config,

@@ -310,9 +310,9 @@ class FwdjitFunction(TargetFunction):
             self._f32_seen = True
 
     # -------------------------------------------------------------- tangent
-    def _generator(self, mask, check_inputs, lowrank=None):
+    def _generator(self, mask, check_inputs, lowrank=None, stack_products=False):
         return TangentGen(self.info, self.info.tree, mask, self.resolver, check_inputs=check_inputs,
-                          lowrank=lowrank)
+                          lowrank=lowrank, stack_products=stack_products)
 
     def _lowrank_mask(self, mask, lowrank):
         """``lowrank`` as one bool per argument (None: no low-rank tangent), checked against ``mask``."""
@@ -356,7 +356,9 @@ class FwdjitFunction(TargetFunction):
             with _LOCK:
                 disp = table.get(key)
                 if disp is None:
-                    gen = self._generator(mask, check_inputs=not _internal, lowrank=lr)
+                    # public JVPs are not transformed again: they stack x @ W with dx @ W
+                    gen = self._generator(mask, check_inputs=not _internal, lowrank=lr,
+                                          stack_products=not _internal)
                     fdef = gen.run()
                     bits = "".join("1" if m else "0" for m in mask)
                     lrbits = "" if lr is None else "_lowrank" + "".join("1" if x else "0" for x in lr)
@@ -645,7 +647,8 @@ class FwdjitFunction(TargetFunction):
         """The generated tangent source for an activity pattern (and low-rank arguments, as in
         :meth:`tangent_function`)."""
         mask = tuple(bool(a) for a in active)
-        gen = self._generator(mask, check_inputs=False, lowrank=self._lowrank_mask(mask, lowrank))
+        gen = self._generator(mask, check_inputs=False, lowrank=self._lowrank_mask(mask, lowrank),
+                              stack_products=True)
         return render(gen.run())
 
     @property

@@ -200,8 +200,12 @@ class Binder:
 class TangentGen(Binder):
     """Generates ``<name>_jvp(primals..., tangents of active params...)``."""
 
-    def __init__(self, info, tree, mask, resolver, check_inputs=False, names=None, lowrank=None):
+    def __init__(self, info, tree, mask, resolver, check_inputs=False, names=None, lowrank=None,
+                 stack_products=False):
         self.info = info
+        # x @ W with an active x: compute x @ W and dx @ W as one product (fj.matmul_stacked);
+        # only where the output is not transformed again (vector mode, second order)
+        self.stack_products = stack_products
         self.resolver = resolver
         self.mask = tuple(mask)
         # lowrank[i]: argument i's tangent comes as two factors (A, B), dW = A @ B.T
@@ -379,9 +383,28 @@ class TangentGen(Binder):
     def ex_BinOp(self, node, target):
         l, r = self.expr(node.left), self.expr(node.right)
         op = node.op
+        if isinstance(op, ast.MatMult) and self.stack_products and l.active and l.lowrank is None:
+            return self._stacked_matmul(l, r, node)
         val = Val(self, lambda: ast.BinOp(l.expr, copy.deepcopy(op), r.expr), node=node)
         rc = R.RuleCall(self, None, [l, r], {}, self._result_fn(val, node, target))
         val.t = R.BINOP_RULES[type(op)].fn(rc)
+        return val
+
+    def _stacked_matmul(self, l, r, node):
+        """``l @ r`` and its term ``dl @ r`` as one product of stacked rows (``fj.matmul_stacked``)."""
+        left, right = l.p(), r.p()
+        out = self.fresh("_mm")
+        dout = self.tname(out)
+        self.emit(ast.Assign([ast.Tuple([ast.Name(out, ast.Store()), ast.Name(dout, ast.Store())], ast.Store())],
+                             self.fj_call("matmul_stacked", [left, l.t, right])))
+        terms = [ast.Name(dout, ast.Load())]
+        if r.active:        # the other term, l @ dr (factored when dr is low-rank)
+            rv = Val(self, lambda: copy.deepcopy(right), t=r.t)
+            rv.lowrank = r.lowrank
+            terms += LR.product_terms(Val(self, lambda: copy.deepcopy(left)), rv,
+                                      lambda x, y: ast.BinOp(x, ast.MatMult(), y))
+        val = Val(self, lambda: ast.Name(out, ast.Load()), t=R.add_terms(terms), node=node)
+        val.name = out
         return val
 
     def ex_UnaryOp(self, node, target):

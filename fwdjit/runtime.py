@@ -130,6 +130,38 @@ def _ov_select(cond, a, b):
     if not any(isinstance(t, types.Array) for t in (cond, a, b)):
         return lambda cond, a, b: a if cond else b
     fa, fb = _float_dtype(a), _float_dtype(b)
+    # same-shaped arrays: one flat loop (Numba's np.where with a scalar branch broadcasts
+    # element by element, ~20x slower: 150 us instead of 8 us for a 64 x 1024 ReLU tangent)
+    if _is_array(cond) and _is_array(a) and not _is_array(b) and fa is not None:
+        def impl_as(cond, a, b):
+            if cond.shape != a.shape:
+                return np.where(cond, a, fa(b))
+            out = np.empty(a.shape, fa)
+            cf, af, of, bb = cond.ravel(), a.ravel(), out.ravel(), fa(b)
+            for i in range(of.size):
+                of[i] = af[i] if cf[i] else bb
+            return out
+        return impl_as
+    if _is_array(cond) and _is_array(b) and not _is_array(a) and fb is not None:
+        def impl_sa(cond, a, b):
+            if cond.shape != b.shape:
+                return np.where(cond, fb(a), b)
+            out = np.empty(b.shape, fb)
+            cf, bf, of, aa = cond.ravel(), b.ravel(), out.ravel(), fb(a)
+            for i in range(of.size):
+                of[i] = aa if cf[i] else bf[i]
+            return out
+        return impl_sa
+    if _is_array(cond) and _is_array(a) and _is_array(b) and fa is not None and fa == fb:
+        def impl_aa(cond, a, b):
+            if cond.shape != a.shape or b.shape != a.shape:
+                return np.where(cond, a, b)
+            out = np.empty(a.shape, fa)
+            cf, af, bf, of = cond.ravel(), a.ravel(), b.ravel(), out.ravel()
+            for i in range(of.size):
+                of[i] = af[i] if cf[i] else bf[i]
+            return out
+        return impl_aa
     if _is_array(a) and not _is_array(b) and fa is not None:
         return lambda cond, a, b: np.where(cond, a, fa(b))
     if _is_array(b) and not _is_array(a) and fb is not None:

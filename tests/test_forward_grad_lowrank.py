@@ -279,8 +279,8 @@ def test_lowrank_unbiased_and_variance(dist, r, K):
 
 
 @needs_lowrank
-def test_lowrank_estimate_structure_and_dtype():
-    """K = 1: g_W = d A B^T / sqrt r has rank <= r, and g . grad f = d^2 >= 0; float32 stays float32."""
+def test_lowrank_estimate_structure():
+    """K = 1 from Python: g_W = d A B^T / sqrt r has rank <= r, g . grad f = d^2 >= 0, a seed repeats."""
     GW, gx = bilin_grad(W0, XV0)
     for seed in range(10):
         _, (gW, g1) = forward_grad(bilin, (W0, XV0), wrt=(0, 1), seed=seed, directions="lowrank", rank=1)
@@ -289,32 +289,29 @@ def test_lowrank_estimate_structure_and_dtype():
     r1 = forward_grad(bilin, (W0, XV0), wrt=(0, 1), seed=3, directions="lowrank", rank=1)
     r2 = forward_grad(bilin, (W0, XV0), wrt=(0, 1), seed=3, directions="lowrank", rank=1)
     assert all(np.array_equal(p, q) for p, q in zip(r1[1], r2[1]))
-    v32, (gW32, gx32) = forward_grad(bilin, (W0.astype(np.float32), XV0.astype(np.float32)), wrt=(0, 1),
-                                     seed=3, directions="lowrank", rank=1)
-    assert gW32.dtype == np.float32 and gx32.dtype == np.float32 and gW32.shape == W0.shape
 
 
 # ---------------------------------------------------------------- low-rank tangents in JVPs
 def prod_forms(W, X, x, y, Z):
-    # W (m, n), X (k, m), x (n,), y (m,), Z (n, p); W only read: its tangent may stay factored
+    # W (m, n), X (k, m), x (n,), y (m,), Z (n, p); W only read: its tangent may stay factored.
+    # (np.matmul is not here: Numba does not compile it, so neither primal nor JVP exists.)
     h = np.tanh(X @ W)
     return (X @ W,                 # 0  matrix @ W
             np.dot(X, W),          # 1
-            np.matmul(X, W),       # 2
-            W @ x,                 # 3  W @ vector
-            np.dot(W, x),          # 4
-            np.matmul(W, x),       # 5
-            W.T @ y,               # 6  W.T @ vector
-            x @ W.T,               # 7  vector @ W.T
-            y @ W,                 # 8  vector @ W
-            np.dot(y, W),          # 9
-            W @ Z,                 # 10 W @ matrix
-            Z.T @ W.T,             # 11 matrix @ W.T
-            W.T @ X.T,             # 12 W.T @ matrix
-            np.sum(W * W),         # 13 elementwise: materialized
-            h @ W.T,               # 14 W in two products (h depends on W)
-            W.T @ W,               # 15 W on both sides
-            (-W) @ x)              # 16 negated
+            W @ x,                 # 2  W @ vector
+            np.dot(W, x),          # 3
+            W.T @ y,               # 4  W.T @ vector
+            x @ W.T,               # 5  vector @ W.T
+            y @ W,                 # 6  vector @ W
+            np.dot(y, W),          # 7
+            W @ Z,                 # 8  W @ matrix
+            Z.T @ W.T,             # 9  matrix @ W.T
+            W.T @ X.T,             # 10 W.T @ matrix
+            np.dot(W.T, y),        # 11
+            np.sum(W * W),         # 12 elementwise: materialized
+            h @ W.T,               # 13 W in two products (h depends on W)
+            W.T @ W,               # 14 W on both sides
+            (-W) @ x)              # 15 negated
 
 
 def _user_quad(W, x):
@@ -329,43 +326,102 @@ def passed_and_reassigned(W, X, x, y, Z):
     return s, W @ x, X @ W, y @ W
 
 
-def _jvp_inputs(dtype, r, seed):
+def few_forms(W, X, x, y, Z):
+    # one form per kind of low-rank rule, for the float32 variant in the quick tier
+    return X @ W, W @ x, x @ W.T, np.dot(W.T, y), np.sum(W * W)
+
+
+def _jvp_inputs(r, seed):
     rs = np.random.default_rng(seed)
     m, n, k, p = 4, 3, 5, 2
-    W = rs.standard_normal((m, n))
-    prim = (W, rs.standard_normal((k, m)), rs.standard_normal(n), rs.standard_normal(m), rs.standard_normal((n, p)))
+    prim = (rs.standard_normal((m, n)), rs.standard_normal((k, m)), rs.standard_normal(n),
+            rs.standard_normal(m), rs.standard_normal((n, p)))
     tans = tuple(rs.standard_normal(a.shape) for a in prim[1:])
-    A, B = rs.standard_normal((m, r)), rs.standard_normal((n, r))
-    cast = lambda t: tuple(a.astype(dtype) for a in t)   # noqa: E731
-    return cast(prim), cast(tans), A.astype(dtype), B.astype(dtype)
+    return prim, tans, rs.standard_normal((m, r)), rs.standard_normal((n, r))
 
 
-def _check_close(lr, dense, dtype, what):
-    rtol = 1e-12 if dtype == np.float64 else 2e-5
-    lr, dense = (lr,) if not isinstance(lr, tuple) else lr, (dense,) if not isinstance(dense, tuple) else dense
-    assert len(lr) == len(dense)
-    for i, (u, v) in enumerate(zip(lr, dense)):
+def _as_tuple(t):
+    return t if isinstance(t, tuple) else (t,)
+
+
+def exact_jvp(func, prim, tans):
+    """The JVP by the complex step, in plain NumPy (no fwdjit): exact to rounding for these
+    analytic functions (no subtraction), so an independent dense reference."""
+    h = 1e-30
+    out = func(*(p + 1j * h * t for p, t in zip(prim, tans)))
+    return tuple(np.real(o) for o in _as_tuple(out)), tuple(np.imag(o) / h for o in _as_tuple(out))
+
+
+def _check_close(got, want, dtype, what):
+    rtol = 1e-12 if dtype == np.float64 else 3e-5
+    got, want = _as_tuple(got), _as_tuple(want)
+    assert len(got) == len(want)
+    for i, (u, v) in enumerate(zip(got, want)):
         u, v = np.asarray(u), np.asarray(v)
         assert u.dtype == dtype, (what, i, u.dtype)
         assert u.shape == v.shape, (what, i)
-        scale = max(1.0, float(np.abs(v).max()))
-        np.testing.assert_allclose(u, v, rtol=rtol, atol=rtol * scale, err_msg=f"{what}: output {i}")
+        np.testing.assert_allclose(u, v, rtol=rtol, atol=rtol * max(1.0, float(np.abs(v).max())),
+                                   err_msg=f"{what}: output {i}")
+
+
+def _run_lowrank(f, func, dtype, ranks=(1, 3), dense_too=False):
+    for r in ranks:
+        prim, tans, A, B = _jvp_inputs(r, r)
+        dW = A @ B.T
+        out_x, tan_x = exact_jvp(func, prim, (dW,) + tans)
+        cast = lambda t: tuple(a.astype(dtype) for a in t)   # noqa: E731
+        out_l, tan_l = f.jvp(cast(prim), (fwdjit.LowRank(A.astype(dtype), B.astype(dtype)),) + cast(tans))
+        _check_close(out_l, out_x, dtype, f"{func.__name__} {np.dtype(dtype).name} primal, r={r}")
+        _check_close(tan_l, tan_x, dtype, f"{func.__name__} {np.dtype(dtype).name} low-rank vs exact, r={r}")
+        if dense_too:
+            _, tan_d = f.jvp(cast(prim), (dW.astype(dtype),) + cast(tans))
+            _check_close(tan_l, tan_d, dtype, f"{func.__name__} {np.dtype(dtype).name} low-rank vs dense, r={r}")
 
 
 @needs_lowrank
-@pytest.mark.parametrize("func", [prod_forms, passed_and_reassigned], ids=["products", "passed_and_reassigned"])
-def test_lowrank_tangent_equals_dense_tangent(func):
-    """f.jvp with LowRank(A, B) for W equals f.jvp with the dense A @ B.T, float64 and float32.
+def test_lowrank_tangent_products_float64():
+    """f.jvp with LowRank(A, B) for W equals the JVP with the dense tangent A @ B.T, every product form.
 
-    The float32 low-rank JVP is compared with the float64 dense one (fewer compilations; the
-    float32 dense JVP is checked against float64 by the corpus tests)."""
-    f = fwdjit.fwdjit(func)
-    for r in (1, 3):
-        prim, tans, A, B = _jvp_inputs(np.float64, r, r)
-        out_d, dense = f.jvp(prim, (A @ B.T,) + tans)
-        out_l, lr = f.jvp(prim, (fwdjit.LowRank(A, B),) + tans)
-        _check_close(out_l, out_d, np.float64, f"{func.__name__} primal, r={r}")
-        _check_close(lr, dense, np.float64, f"{func.__name__} float64, r={r}")
-        p32, t32 = tuple(a.astype(np.float32) for a in prim), tuple(a.astype(np.float32) for a in tans)
-        _, lr32 = f.jvp(p32, (fwdjit.LowRank(A.astype(np.float32), B.astype(np.float32)),) + t32)
-        _check_close(lr32, dense, np.float32, f"{func.__name__} float32, r={r}")
+    The dense reference is the complex-step JVP (plain NumPy, exact to rounding): one
+    compilation fewer than fwdjit's dense JVP, which the corpus tests check separately."""
+    _run_lowrank(fwdjit.fwdjit(prod_forms), prod_forms, np.float64)
+
+
+@needs_lowrank
+def test_lowrank_tangent_float32_keeps_float32():
+    _run_lowrank(fwdjit.fwdjit(few_forms), few_forms, np.float32, ranks=(2,))
+
+
+@needs_lowrank
+@pytest.mark.exhaustive
+def test_lowrank_tangent_products_float32():
+    _run_lowrank(fwdjit.fwdjit(prod_forms), prod_forms, np.float32)
+
+
+@needs_lowrank
+def test_lowrank_tangent_materialized_equals_dense_jvp():
+    """W passed to a user function and reassigned: the tangent is materialized, the JVP is
+    still exactly fwdjit's dense one (and the complex step's)."""
+    _run_lowrank(fwdjit.fwdjit(passed_and_reassigned), passed_and_reassigned, np.float64, ranks=(2,),
+                 dense_too=True)
+
+
+def layer_products(W, X, x):
+    return np.sum(np.tanh(X @ W) @ x)
+
+
+def layer_elementwise(W, X, x):
+    return np.sum(np.tanh(X @ W) @ x) + np.sum(W * W)
+
+
+@needs_lowrank
+def test_lowrank_tangent_source():
+    """The generated source keeps the factors in products and forms A @ B.T at most once."""
+    import re
+    dense_dW = re.compile(r"^\s*dW\s*=", re.M)        # a line that forms the dense tangent of W
+    src = fwdjit.fwdjit(layer_products).tangent_source_for((True, True, False), lowrank=(True, False, False))
+    assert "X @ dW_A @ dW_B.T" in src, src           # (X @ A) @ B.T: thin products only
+    assert not dense_dW.search(src), src
+    src = fwdjit.fwdjit(layer_elementwise).tangent_source_for((True, True, False), lowrank=(True, False, False))
+    assert len(dense_dW.findall(src)) == 1, src      # materialized once, for W * W
+    assert "X @ dW_A @ dW_B.T" in src, src           # the product still uses the factors

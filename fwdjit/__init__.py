@@ -10,6 +10,7 @@
 from . import runtime  # noqa: F401  (registers the helpers generated code calls)
 from .api import FwdjitFunction, __version__, defjvp, get_fwdjit, jvp
 from .api import fwdjit as _fwdjit_decorator
+from .lowrank import LowRank
 from .errors import (Float32PromotionWarning, FwdjitError, TangentError, TangentMismatch, TransformError, UnsupportedCall,
                      UnsupportedSyntax)
 
@@ -40,12 +41,13 @@ fwdjit.hvp = hvp
 fwdjit.vhv = vhv
 fwdjit.hessian = hessian
 fwdjit.defjvp = defjvp
+fwdjit.LowRank = LowRank
 fwdjit.FwdjitError = FwdjitError
 fwdjit.TangentError = TangentError
 fwdjit.UnsupportedSyntax = UnsupportedSyntax
 fwdjit.UnsupportedCall = UnsupportedCall
 
-__all__ = ["fwdjit", "jvp", "defjvp", "jacfwd", "grad", "hvp", "vhv", "hessian", "FwdjitFunction", "FwdjitError", "TransformError", "UnsupportedSyntax",
+__all__ = ["fwdjit", "LowRank", "jvp", "defjvp", "jacfwd", "grad", "hvp", "vhv", "hessian", "FwdjitFunction", "FwdjitError", "TransformError", "UnsupportedSyntax",
            "UnsupportedCall", "TangentError", "TangentMismatch", "Float32PromotionWarning", "get_fwdjit", "__version__"]
 
 from .forward import forward_grad, forward_grad_function  # noqa: E402

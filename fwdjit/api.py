@@ -32,6 +32,7 @@ from numba.extending import overload
 from . import rules as R
 from .codegen import HEADER, define, guard_cache, load_module, namespace_key, value_key
 from .dtypes import float32_twin
+from .lowrank import LowRank
 from .errors import Float32PromotionWarning, FwdjitError, TangentError, TangentMismatch, UnsupportedCall
 from .primal import PrimalGen
 from .resolve import parse_function
@@ -44,6 +45,11 @@ __version__ = "0.1.0"
 
 _REGISTRY: dict = {}
 _LOCK = threading.RLock()
+
+
+def is_lowrank_type(t):
+    """Whether a Numba type is that of a :class:`fwdjit.LowRank` tangent."""
+    return isinstance(t, types.BaseNamedTuple) and getattr(t, "instance_class", None) is LowRank
 
 
 def _compiled(obj):
@@ -304,10 +310,24 @@ class FwdjitFunction(TargetFunction):
             self._f32_seen = True
 
     # -------------------------------------------------------------- tangent
-    def _generator(self, mask, check_inputs):
-        return TangentGen(self.info, self.info.tree, mask, self.resolver, check_inputs=check_inputs)
+    def _generator(self, mask, check_inputs, lowrank=None):
+        return TangentGen(self.info, self.info.tree, mask, self.resolver, check_inputs=check_inputs,
+                          lowrank=lowrank)
 
-    def tangent_function(self, active=None, _internal=False):
+    def _lowrank_mask(self, mask, lowrank):
+        """``lowrank`` as one bool per argument (None: no low-rank tangent), checked against ``mask``."""
+        if lowrank is None:
+            return None
+        lr = tuple(bool(x) for x in lowrank)
+        if len(lr) != self._nparams:
+            raise TangentError(f"{self.name} takes {self._nparams} arguments ({', '.join(self.params)}); "
+                               f"lowrank has {len(lr)} entries")
+        for p, m, x in zip(self.params, mask, lr):
+            if x and not m:
+                raise TangentError(f"{self.name}: argument '{p}' is marked low-rank but gets no tangent")
+        return lr if any(lr) else None
+
+    def tangent_function(self, active=None, _internal=False, lowrank=None):
         """The compiled JVP as a Numba dispatcher, callable from ``@njit`` code.
 
         ``active[i]`` says whether argument ``i`` gets a tangent.  Signature:
@@ -315,6 +335,12 @@ class FwdjitFunction(TargetFunction):
         outputs give ``((y1, y2), (dy1, dy2))``.  Tangents are checked against
         their primals (dtype, ndim, shape) unless the function is a callee
         compiled for another fwdjit function.
+
+        ``lowrank[i]`` (optional) says that the tangent of the 2-d argument
+        ``i`` comes as two factors ``A`` (m, r) and ``B`` (n, r), in that order
+        in place of its one tangent: the JVP in the direction ``A @ B.T``,
+        computed without forming it where a product allows
+        (:mod:`fwdjit.lowrank`).
         """
         if active is None:
             active = (True,) * self._nparams
@@ -322,21 +348,25 @@ class FwdjitFunction(TargetFunction):
         if len(mask) != self._nparams:
             raise TangentError(f"{self.name} takes {self._nparams} arguments ({', '.join(self.params)}); "
                                f"active has {len(mask)} entries")
+        lr = self._lowrank_mask(mask, lowrank)
         table = self._internal if _internal else self._public
-        disp = table.get(mask)
+        key = mask if lr is None else (mask, lr)
+        disp = table.get(key)
         if disp is None:
             with _LOCK:
-                disp = table.get(mask)
+                disp = table.get(key)
                 if disp is None:
-                    gen = self._generator(mask, check_inputs=not _internal)
+                    gen = self._generator(mask, check_inputs=not _internal, lowrank=lr)
                     fdef = gen.run()
                     bits = "".join("1" if m else "0" for m in mask)
-                    stem = f"{self.name}_jvp_{bits}" + ("_internal" if _internal else "")
-                    disp, _, _ = self._compile(fdef, stem, gen.bindings, "jvp" + str(_internal))
+                    lrbits = "" if lr is None else "_lowrank" + "".join("1" if x else "0" for x in lr)
+                    stem = f"{self.name}_jvp_{bits}{lrbits}" + ("_internal" if _internal else "")
+                    disp, _, _ = self._compile(fdef, stem, gen.bindings, "jvp" + str(_internal) + lrbits)
                     disp._fwdjit_owner, disp._fwdjit_mask = self, mask
-                    table[mask] = disp
+                    disp._fwdjit_lowrank = lr
+                    table[key] = disp
         if not _internal:
-            self._last_mask = mask
+            self._last_mask, self._last_lowrank = mask, lr
         return disp
 
     # ---------------------------------------------------------- vector mode
@@ -505,10 +535,14 @@ class FwdjitFunction(TargetFunction):
 
             def typer(*tys):
                 mask = tuple(not isinstance(t, (types.NoneType, types.Omitted)) for t in tys[n:])
-                disp = me.tangent_function(mask)
-                args = ps + [t for t, m in zip(ts, mask) if m]
+                lr = tuple(is_lowrank_type(t) for t in tys[n:])
+                disp = me.tangent_function(mask, lowrank=lr if any(lr) else None)
+                args = ps + [x for t, m, f in zip(ts, mask, lr) if m
+                             for x in ((f"{t}[0]", f"{t}[1]") if f else (t,))]
                 # named by the hashed entry module and the activity pattern: a unique compiled name
                 call = f"{name}__call_{''.join('1' if m else '0' for m in mask) or 'none'}"
+                if any(lr):
+                    call += "_lowrank" + "".join("1" if f else "0" for f in lr)
                 return define(f"def {call}({flat}):\n    return disp({', '.join(args)})\n",
                               call, {"disp": disp}, mod.__name__)
 
@@ -592,7 +626,8 @@ class FwdjitFunction(TargetFunction):
         """The generated tangent source (plain variant) for the last mask used, or all arguments active."""
         mask = self._last_mask or self._mask_of_last_jvp() or \
             tuple(p not in int_params(self.info.tree) for p in self.params)
-        return self.tangent_source_for(mask)
+        lr = self.__dict__.get("_last_lowrank")
+        return self.tangent_source_for(mask, lr if lr is not None and len(lr) == len(mask) else None)
 
     def _mask_of_last_jvp(self):
         """The activity pattern of the last ``f.jvp`` signature, read from its dispatcher.
@@ -606,8 +641,11 @@ class FwdjitFunction(TargetFunction):
             return None
         return tuple(not isinstance(t, (types.NoneType, types.Omitted)) for t in sigs[-1][self._nparams:])
 
-    def tangent_source_for(self, active):
-        gen = self._generator(tuple(bool(a) for a in active), check_inputs=False)
+    def tangent_source_for(self, active, lowrank=None):
+        """The generated tangent source for an activity pattern (and low-rank arguments, as in
+        :meth:`tangent_function`)."""
+        mask = tuple(bool(a) for a in active)
+        gen = self._generator(mask, check_inputs=False, lowrank=self._lowrank_mask(mask, lowrank))
         return render(gen.run())
 
     @property

@@ -33,6 +33,8 @@ import re
 
 import numpy as np
 
+from . import lowrank
+
 ZERO = "zero"  # rule kind: result never carries a tangent
 
 
@@ -416,18 +418,20 @@ def _log_math(c):
 
 
 def _matmul_op(c):
-    """``a @ b``: da @ b + a @ db."""
+    """``a @ b``: da @ b + a @ db (a low-rank tangent kept as its factors)."""
     a, b = c.args
-    terms = []
-    if a.active:
-        terms.append(ast.BinOp(a.t, ast.MatMult(), b.p()))
-    if b.active:
-        terms.append(ast.BinOp(a.p(), ast.MatMult(), b.t))
-    return add_terms(terms)
+    return add_terms(lowrank.product_terms(a, b, lambda x, y: ast.BinOp(x, ast.MatMult(), y)))
+
+
+def _matrix_product(c):
+    """``np.dot(a, b)``, ``np.matmul(a, b)``, ``a.dot(b)``: bilinear, a low-rank tangent kept factored."""
+    if len(c.args) != 2 or c.kw:
+        return bilinear(c)
+    return add_terms(lowrank.product_terms(c.args[0], c.args[1], lambda x, y: c.same_call([x, y], {})))
 
 
 def _method_dot(c):
-    return bilinear(c)
+    return _matrix_product(c)
 
 
 # ----------------------------------------------------------------- table ---
@@ -514,8 +518,10 @@ for _f in (np.sum, np.mean, np.cumsum, np.trace, np.transpose, np.reshape, np.ra
            np.squeeze, np.expand_dims, np.diff, np.flip, np.fliplr, np.flipud, np.diag, np.asarray,
            np.ascontiguousarray, np.real, np.atleast_1d, np.atleast_2d, np.broadcast_to, np.repeat, np.tile):
     RULES[_f] = linear(0)
-for _f in (np.dot, np.matmul, np.vdot, np.outer, np.inner, np.kron, np.cross):
+for _f in (np.vdot, np.outer, np.inner, np.kron, np.cross):
     RULES[_f] = Rule(bilinear)
+for _f in (np.dot, np.matmul):
+    RULES[_f] = Rule(_matrix_product)
 RULES[np.prod] = Rule(_prod)
 RULES[np.max] = Rule(_reduce_pick("argmax"))
 RULES[np.amax] = RULES[np.max]

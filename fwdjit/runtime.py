@@ -250,6 +250,31 @@ def _ov_check_tangent(x, dx, name):
     raise TypingError(f"fwdjit: argument '{pname}' of type {_describe(x)} cannot take a tangent; pass None for it")
 
 
+def check_lowrank(x, a, b, name):
+    """``(a, b)`` as the factors of a low-rank tangent ``a @ b.T`` of ``x``: raises unless they match."""
+    return a, b
+
+
+@overload(check_lowrank)
+def _ov_check_lowrank(x, a, b, name):
+    pname = getattr(name, "literal_value", "?")
+    if not (isinstance(x, types.Array) and x.ndim == 2):
+        raise TypingError(f"fwdjit: a low-rank tangent (fwdjit.LowRank) needs a 2-d array argument; "
+                          f"'{pname}' is {_describe(x)}: pass a dense tangent for it")
+    for f, which in ((a, "A"), (b, "B")):
+        if not isinstance(f, types.Array) or f.ndim != 2 or f.dtype != x.dtype:
+            raise TypingError(f"fwdjit: low-rank tangent for '{pname}': factor {which} must be "
+                              f"array({x.dtype}, 2d), given {_describe(f)}")
+
+    def impl(x, a, b, name):
+        if a.shape[0] != x.shape[0] or b.shape[0] != x.shape[1] or a.shape[1] != b.shape[1]:
+            raise TangentMismatch("shape of its factors (A: (m, r), B: (n, r))", name,
+                                  (x.shape[0], a.shape[1], x.shape[1], a.shape[1]),
+                                  (a.shape[0], a.shape[1], b.shape[0], b.shape[1]))
+        return a, b
+    return impl
+
+
 # --------------------------------------------------- variant selection ----
 def has_float32(*tys):
     """True if any Numba type among ``tys`` carries float32 (or float16)."""

@@ -37,6 +37,7 @@ import re
 
 import numpy as np
 
+from . import lowrank as LR
 from . import rules as R
 from .activity import Activity, alias_groups, mutated_names, root_name, view_base
 from .errors import UnsupportedCall, UnsupportedSyntax
@@ -117,6 +118,7 @@ class Val:
         self.t = t
         self.node = node
         self.items = items
+        self.lowrank = None          # (A, B): the tangent is A @ B.T, kept factored (fwdjit.lowrank)
 
     @property
     def active(self):
@@ -198,10 +200,12 @@ class Binder:
 class TangentGen(Binder):
     """Generates ``<name>_jvp(primals..., tangents of active params...)``."""
 
-    def __init__(self, info, tree, mask, resolver, check_inputs=False, names=None):
+    def __init__(self, info, tree, mask, resolver, check_inputs=False, names=None, lowrank=None):
         self.info = info
         self.resolver = resolver
         self.mask = tuple(mask)
+        # lowrank[i]: argument i's tangent comes as two factors (A, B), dW = A @ B.T
+        self.lowrank_mask = tuple(bool(x) for x in lowrank) if lowrank is not None else (False,) * len(self.mask)
         self.check_inputs = check_inputs
         self.names = names or NameGen(all_names(tree) | {"np", "math", "fj"})
         self.tree = normalize(tree, self.names, info)
@@ -212,6 +216,17 @@ class TangentGen(Binder):
         self.aliases = alias_groups(self.tree)
         self.bindings = {}           # name in generated module -> object
         self._tnames = {}
+        self._factors = {}           # argument -> (A name, B name) while its tangent stays factored
+        if any(self.lowrank_mask):
+            keep = LR.factorable(self.tree, info.params, lambda call: self.resolver.classify(call)[0])
+            for p, m, lr in zip(info.params, self.mask, self.lowrank_mask):
+                if m and lr:
+                    a, b = self.tname(p) + "_A", self.tname(p) + "_B"
+                    a, b = self.names.fresh(a) if a in self.names.taken else a, \
+                        self.names.fresh(b) if b in self.names.taken else b
+                    self.names.reserve(a)
+                    self.names.reserve(b)
+                    self._factors[p] = (a, b, p in keep)
         self.out = []
         self._last_line = None
         self.fn_name = f"{info.name}_jvp"
@@ -254,11 +269,25 @@ class TangentGen(Binder):
     def run(self):
         params = list(self.info.params)
         args = [ast.arg(p) for p in params]
-        targs = [ast.arg(self.tname(p)) for p, m in zip(params, self.mask) if m]
+        targs = []
+        for p, m in zip(params, self.mask):
+            if p in self._factors:
+                targs += [ast.arg(self._factors[p][0]), ast.arg(self._factors[p][1])]
+            elif m:
+                targs.append(ast.arg(self.tname(p)))
         body = []
         self.out = body
         for p, m, e in zip(params, self.mask, self.effective):
-            if m and self.check_inputs:
+            if p in self._factors:
+                if self.check_inputs:
+                    a, b, _ = self._factors[p]
+                    self.emit(ast.Assign([ast.Tuple([ast.Name(a, ast.Store()), ast.Name(b, ast.Store())],
+                                                    ast.Store())],
+                                         self.fj_call("check_lowrank", [ast.Name(p, ast.Load()),
+                                                                        ast.Name(a, ast.Load()),
+                                                                        ast.Name(b, ast.Load()),
+                                                                        ast.Constant(p)])))
+            elif m and self.check_inputs:
                 self.emit(ast.Assign([ast.Name(self.tname(p), ast.Store())],
                                      self.fj_call("check_tangent", [ast.Name(p, ast.Load()),
                                                                     ast.Name(self.tname(p), ast.Load()),
@@ -266,7 +295,9 @@ class TangentGen(Binder):
             elif e and not m:
                 self.emit(ast.Assign([ast.Name(self.tname(p), ast.Store())],
                                      self.fj_call("zero", [ast.Name(p, ast.Load())])))
+        self._preamble = len(body)
         self._block_into(self.tree.body, body)
+        self._materialize_factored(body)
         if not any(isinstance(n, ast.Return) for n in ast.walk(self.tree)):
             body.append(ast.Return(ast.Tuple([ast.Constant(None), ast.Constant(None)], ast.Load())))
         fdef = ast.FunctionDef(name=self.fn_name, args=ast.arguments(posonlyargs=[], args=args + targs, vararg=None,
@@ -277,6 +308,18 @@ class TangentGen(Binder):
 
     def source(self):
         return render(self.run())
+
+    def _materialize_factored(self, body):
+        """``dW = dW_A @ dW_B.T`` at the top, for each low-rank tangent that some use reads densely."""
+        used = {n.id for s in body for n in ast.walk(s) if isinstance(n, ast.Name)}
+        start = self._preamble
+        for p, (a, b, _) in self._factors.items():
+            d = self.tname(p)
+            if d in used:
+                note = ast.Expr(ast.Constant(f"{COMMENT}low-rank tangent of {p} materialized: a use below "
+                                             f"has no factored rule"))
+                body[start:start] = [note, ast.Assign([ast.Name(d, ast.Store())], LR.materialize(a, b))]
+                start += 2
 
     def _block_into(self, stmts, buf):
         saved, saved_line = self.out, self._last_line
@@ -327,7 +370,11 @@ class TangentGen(Binder):
         return result
 
     def ex_Name(self, node, target):
-        return Val(self, lambda: ast.Name(node.id, ast.Load()), t=ast.Name(self.tname(node.id), ast.Load()), node=node)
+        val = Val(self, lambda: ast.Name(node.id, ast.Load()), t=ast.Name(self.tname(node.id), ast.Load()), node=node)
+        f = self._factors.get(node.id)
+        if f is not None and f[2]:
+            val.lowrank = (ast.Name(f[0], ast.Load()), ast.Name(f[1], ast.Load()))
+        return val
 
     def ex_BinOp(self, node, target):
         l, r = self.expr(node.left), self.expr(node.right)
@@ -341,7 +388,10 @@ class TangentGen(Binder):
         o = self.expr(node.operand)
         if isinstance(node.op, ast.UAdd):
             return o
-        return Val(self, lambda: ast.UnaryOp(ast.USub(), o.expr), t=ast.UnaryOp(ast.USub(), o.t), node=node)
+        val = Val(self, lambda: ast.UnaryOp(ast.USub(), o.expr), t=ast.UnaryOp(ast.USub(), o.t), node=node)
+        if o.lowrank is not None:
+            val.lowrank = LR.negated(o)
+        return val
 
     def ex_Subscript(self, node, target):
         v = self.expr(node.value)
@@ -355,8 +405,11 @@ class TangentGen(Binder):
                                   hint="supported: .T, .real, .shape, .size, .ndim, .dtype",
                                   construct=f".{node.attr}")
         v = self.expr(node.value)
-        return Val(self, lambda: ast.Attribute(v.expr, node.attr, ast.Load()),
-                   t=ast.Attribute(v.t, node.attr, ast.Load()), node=node)
+        val = Val(self, lambda: ast.Attribute(v.expr, node.attr, ast.Load()),
+                  t=ast.Attribute(v.t, node.attr, ast.Load()), node=node)
+        if node.attr == "T" and v.lowrank is not None:
+            val.lowrank = LR.transposed(v)
+        return val
 
     def ex_Tuple(self, node, target):
         items = [self.expr(e) for e in node.elts]

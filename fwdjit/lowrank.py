@@ -1,0 +1,138 @@
+"""Low-rank tangents: the tangent of a matrix argument carried as its two factors.
+
+Input: the tangent pass's values, one of which is a matrix argument ``W`` (m x n)
+whose tangent is declared low-rank.  Output: tangent expressions in which
+``dW = dW_A @ dW_B.T`` (``dW_A``: m x r, ``dW_B``: n x r) is never formed where a
+product can use the factors instead:
+
+====================  ==========================================
+primal                tangent term of the low-rank operand
+====================  ==========================================
+``X @ W``             ``X @ dW_A @ dW_B.T``   (O(r(km + kn)))
+``W @ X``             ``dW_A @ (dW_B.T @ X)``
+``W.T``, ``-W``       factors swapped / negated, still low-rank
+``np.dot``, ``np.matmul``, ``.dot``   the same as ``@``
+anything else         ``dW``, materialized once at the top of the JVP
+====================  ==========================================
+
+so a forward-gradient pass through a layer ``h @ W`` costs the primal's
+product plus ``dh @ W`` and two thin products, instead of a second full
+product ``h @ dW``.  The JVP is exact for the tangent ``A @ B.T``: nothing
+is approximated, only the order of the products changes.
+
+Correctness: the factors stand for ``dW`` only while ``W`` is the argument's
+value, so a parameter is kept factored only if the function never assigns
+it, never writes into it (``W[i] = ...``, ``W += ...``), never aliases it
+(``V = W``, ``V = W.T``) and never passes it to another user function or to
+an array method that may write; otherwise its tangent is materialized at
+entry, and every other use reads the materialized ``dW``.
+
+>>> import ast
+>>> tree = ast.parse("def f(W, b, x):\\n    V = W\\n    return np.sum(x @ W + b)").body[0]
+>>> sorted(factorable(tree, ["W", "b", "x"], lambda call: "rule"))
+['b', 'x']
+"""
+from __future__ import annotations
+
+import ast
+import copy
+from typing import NamedTuple
+
+from .activity import alias_groups, root_name
+
+# array methods that may write into their receiver
+_WRITING_METHODS = frozenset({"fill", "sort", "resize", "put", "itemset", "setflags", "partition", "byteswap"})
+
+
+class LowRank(NamedTuple):
+    """The tangent ``A @ B.T`` of a 2-D argument, given by its factors.
+
+    Pass it in ``f.jvp(primals, tangents)`` in place of a dense tangent:
+    ``A`` has shape (m, r) and ``B`` (n, r) for an argument of shape (m, n),
+    both of the argument's dtype.  The generated JVP keeps the factors in
+    products (see :mod:`fwdjit.lowrank`); the result equals the JVP with the
+    dense tangent ``A @ B.T``.
+    """
+    A: object
+    B: object
+
+
+def factorable(tree, params, classify):
+    """The parameters of ``tree`` whose tangent may stay factored (see the module docstring).
+
+    ``classify(call_node)`` returns the resolver's kind of a call ("rule",
+    "method", "user", "blackbox").
+    """
+    out = set(params)
+    aliases = alias_groups(tree)
+    for name in list(out):
+        if name in aliases:
+            out.discard(name)
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del)):
+            out.discard(n.id)
+        elif isinstance(n, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+            for t in (n.targets if isinstance(n, ast.Assign) else [n.target]):
+                for s in ast.walk(t):
+                    if isinstance(s, (ast.Subscript, ast.Attribute)):
+                        out.discard(root_name(s))
+        elif isinstance(n, ast.Call):
+            func = n.func
+            if isinstance(func, ast.Attribute) and func.attr in _WRITING_METHODS:
+                out.discard(root_name(func.value))
+            kind = classify(n)
+            if kind in ("user", "blackbox"):
+                for a in list(n.args) + [k.value for k in n.keywords]:
+                    out.discard(root_name(a))
+            for k in n.keywords:
+                if k.arg == "out":
+                    out.discard(root_name(k.value))
+    return out
+
+
+def _T(node):
+    return ast.Attribute(copy.deepcopy(node), "T", ast.Load())
+
+
+def factors(val):
+    """The low-rank factors ``(A, B)`` of a value's tangent, or None."""
+    return getattr(val, "lowrank", None)
+
+
+def transposed(val):
+    """Factors of ``W.T``'s tangent: ``(B, A)``."""
+    a, b = val.lowrank
+    return copy.deepcopy(b), copy.deepcopy(a)
+
+
+def negated(val):
+    """Factors of ``-W``'s tangent: ``(-A, B)``."""
+    a, b = val.lowrank
+    return ast.UnaryOp(ast.USub(), copy.deepcopy(a)), copy.deepcopy(b)
+
+
+def product_terms(left, right, prod):
+    """The tangent terms of ``prod(left, right)`` for a bilinear product (``@``, ``np.dot``).
+
+    ``prod(x, y)`` builds the product's AST.  A low-rank operand contributes
+    its factors in the order that never forms ``A @ B.T``.
+    """
+    terms = []
+    if left.active:
+        f = factors(left)
+        if f is not None:
+            terms.append(prod(copy.deepcopy(f[0]), prod(_T(f[1]), right.p())))
+        else:
+            terms.append(prod(left.t, right.p()))
+    if right.active:
+        f = factors(right)
+        if f is not None:
+            terms.append(prod(prod(left.p(), copy.deepcopy(f[0])), _T(f[1])))
+        else:
+            terms.append(prod(left.p(), right.t))
+    return terms
+
+
+def materialize(a_name, b_name):
+    """``A @ B.T``: the dense tangent, for uses without a low-rank rule."""
+    return ast.BinOp(ast.Name(a_name, ast.Load()), ast.MatMult(), _T(ast.Name(b_name, ast.Load())))

@@ -51,6 +51,8 @@ def _pin_one_cpu():
 
 def _env_for(threads):
     env = dict(os.environ)
+    for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):   # the CPU's own BLAS kernel (issue 13)
+        env.pop(k, None)
     if threads == "1":
         for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
             env[k] = "1"
@@ -80,6 +82,8 @@ def worker(threads, quick, use_jax):
     s_soft = 300 if quick else 3000
     out = {"threads": threads, "pinned_cpu": cpu, "rounds": rounds, "mlp_steps_per_round": s_mlp,
            "softmax_steps_per_round": s_soft, "times": {}, "notes": []}
+    from benchmarks.bench_env import fwdjit_side
+    out["fwdjit_side"] = fwdjit_side()
     T = out["times"]
 
     images, labels = data.load_mnist_subset()

@@ -159,7 +159,7 @@ def main(argv=None):
     results = []
     for m in (["logreg", "mlp", "cnn"] if args.model == "all" else [args.model]):
         r = run_model(m, args.steps, args.lr, args.decay, args.batch, args.seed, args.idx, args.backprop,
-                      None if args.threads == 0 else args.threads, args.out, not args.quiet, args.distribution,
+                      args.threads, args.out, not args.quiet, args.distribution,
                       args.max_seconds)
         results.append(r)
         print(f"{m}: {r['data']}; backprop: {r['backprop_backend']}")

@@ -50,7 +50,7 @@ def main(argv=None):
     for m in args.models.split(","):
         steps = max(5, int(mnist.DEFAULT_STEPS[m] * args.scale))
         results.append(mnist.run_model(m, steps, idx_dir=args.idx, backprop=args.backprop,
-                                       threads=None if args.threads == 0 else args.threads, out=args.out,
+                                       threads=args.threads, out=args.out,
                                        progress=not args.quiet))
     table = format_table(mnist.HEADERS, mnist.table_rows(results))
     lines = [f"Machine: {machine}", f"Backprop: {results[0]['backprop_backend']}", f"Data: {results[0]['data']}",

@@ -57,3 +57,10 @@ fwdjit.forward_grad = forward_grad
 fwdjit.forward_grad_function = forward_grad_function
 fwdjit.train = train
 __all__ += ["forward_grad", "forward_grad_function", "train", "TrainResult", "SGD", "Momentum", "Adam"]
+
+from .blas import blas_threads, get_blas_threads, set_blas_threads  # noqa: E402
+
+fwdjit.set_blas_threads = set_blas_threads
+fwdjit.get_blas_threads = get_blas_threads
+fwdjit.blas_threads = blas_threads
+__all__ += ["set_blas_threads", "get_blas_threads", "blas_threads"]

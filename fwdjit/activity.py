@@ -272,3 +272,48 @@ class Activity:
             return True
         # black box (no rule): active if fed active values; tangent pass reports it
         return any(args_act) or any(kw_act.values())
+
+
+# array methods that may write into their receiver
+_WRITING_METHODS = frozenset({"fill", "sort", "resize", "put", "itemset", "setflags", "partition", "byteswap"})
+
+
+def factorable(tree, params, classify):
+    """The parameters of ``tree`` whose low-rank tangent may stay factored (:mod:`fwdjit.lowrank`).
+
+    The factors stand for the tangent only while the argument keeps its value, so an
+    argument qualifies only if it is never assigned, written into, aliased, or passed to a
+    user function, a black box or a writing array method.
+
+    >>> tree = ast.parse("def f(W, b, x):\\n    V = W\\n    return np.sum(x @ W + b)").body[0]
+    >>> sorted(factorable(tree, ["W", "b", "x"], lambda call: "rule"))
+    ['b', 'x']
+
+    ``classify(call_node)`` returns the resolver's kind of a call ("rule",
+    "method", "user", "blackbox").
+    """
+    out = set(params)
+    aliases = alias_groups(tree)
+    for name in list(out):
+        if name in aliases:
+            out.discard(name)
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del)):
+            out.discard(n.id)
+        elif isinstance(n, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+            for t in (n.targets if isinstance(n, ast.Assign) else [n.target]):
+                for s in ast.walk(t):
+                    if isinstance(s, (ast.Subscript, ast.Attribute)):
+                        out.discard(root_name(s))
+        elif isinstance(n, ast.Call):
+            func = n.func
+            if isinstance(func, ast.Attribute) and func.attr in _WRITING_METHODS:
+                out.discard(root_name(func.value))
+            kind = classify(n)
+            if kind in ("user", "blackbox"):
+                for a in list(n.args) + [k.value for k in n.keywords]:
+                    out.discard(root_name(a))
+            for k in n.keywords:
+                if k.arg == "out":
+                    out.discard(root_name(k.value))
+    return out

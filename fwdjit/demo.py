@@ -191,7 +191,7 @@ def main(argv=None, prog=None):
           f"SGD lr {args.lr:g} * exp(-{args.decay:g} t), {args.distribution} directions")
     print("compiling the JVP and the training loop (cached on disk after the first run) ...", flush=True)
 
-    threads = None if args.threads == 0 else args.threads
+    threads = args.threads              # 0: fwdjit leaves the BLAS pools as they are
     fg = train(models.mlp_loss, params0, (X, Y), steps=args.steps, batch_size=args.batch, lr=args.lr,
                lr_decay=args.decay, distribution=args.distribution, seed=args.seed, timing="phases",
                blas_threads_n=threads, max_seconds=args.seconds, desc="forward gradient")

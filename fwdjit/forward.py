@@ -28,6 +28,7 @@ from numba.extending import overload
 
 from . import rng
 from .api import __version__, as_fwdjit, numpy_scalars
+from .blas import compiled_call
 from .codegen import HEADER, guard_cache, load_module
 from .derivatives import scalar_like
 from .errors import FwdjitError
@@ -350,7 +351,9 @@ def forward_grad(loss, args, wrt=0, n_directions=1, distribution="normal", seed=
                               + (f" of dtype {a.dtype}" if isinstance(a, np.ndarray) else ""))
     disp = forward_grad_function(fj, idx, n_directions, distribution, directions, rank)
     call = args + (int(seed) & 0x7FFFFFFFFFFFFFFF,)
-    value, grads = numpy_scalars(disp, call, disp(*call))      # float32 results as np.float32, as NumPy
+    with compiled_call():                # BLAS threads as fwdjit.blas says, restored after
+        out = disp(*call)
+    value, grads = numpy_scalars(disp, call, out)      # float32 results as np.float32, as NumPy
     # a scalar argument's estimate is a NumPy scalar of its dtype, as fwdjit.grad returns
     grads = tuple(scalar_like(g, args[i]) for g, i in zip(grads, idx))
     return (value, grads[0]) if single else (value, grads)

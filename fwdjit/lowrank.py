@@ -27,10 +27,14 @@ it, never writes into it (``W[i] = ...``, ``W += ...``), never aliases it
 an array method that may write; otherwise its tangent is materialized at
 entry, and every other use reads the materialized ``dW``.
 
+Which arguments qualify is decided by :func:`fwdjit.activity.factorable`.
+
 >>> import ast
->>> tree = ast.parse("def f(W, b, x):\\n    V = W\\n    return np.sum(x @ W + b)").body[0]
->>> sorted(factorable(tree, ["W", "b", "x"], lambda call: "rule"))
-['b', 'x']
+>>> from types import SimpleNamespace as Val
+>>> W = Val(active=True, lowrank=(ast.Name("dW_A"), ast.Name("dW_B")))
+>>> X = Val(active=False, p=lambda: ast.Name("X"))
+>>> [ast.unparse(t) for t in product_terms(X, W, lambda x, y: ast.BinOp(x, ast.MatMult(), y))]
+['X @ dW_A @ dW_B.T']
 """
 from __future__ import annotations
 
@@ -38,10 +42,6 @@ import ast
 import copy
 from typing import NamedTuple
 
-from .activity import alias_groups, root_name
-
-# array methods that may write into their receiver
-_WRITING_METHODS = frozenset({"fill", "sort", "resize", "put", "itemset", "setflags", "partition", "byteswap"})
 
 
 class LowRank(NamedTuple):
@@ -55,39 +55,6 @@ class LowRank(NamedTuple):
     """
     A: object
     B: object
-
-
-def factorable(tree, params, classify):
-    """The parameters of ``tree`` whose tangent may stay factored (see the module docstring).
-
-    ``classify(call_node)`` returns the resolver's kind of a call ("rule",
-    "method", "user", "blackbox").
-    """
-    out = set(params)
-    aliases = alias_groups(tree)
-    for name in list(out):
-        if name in aliases:
-            out.discard(name)
-    for n in ast.walk(tree):
-        if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del)):
-            out.discard(n.id)
-        elif isinstance(n, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
-            for t in (n.targets if isinstance(n, ast.Assign) else [n.target]):
-                for s in ast.walk(t):
-                    if isinstance(s, (ast.Subscript, ast.Attribute)):
-                        out.discard(root_name(s))
-        elif isinstance(n, ast.Call):
-            func = n.func
-            if isinstance(func, ast.Attribute) and func.attr in _WRITING_METHODS:
-                out.discard(root_name(func.value))
-            kind = classify(n)
-            if kind in ("user", "blackbox"):
-                for a in list(n.args) + [k.value for k in n.keywords]:
-                    out.discard(root_name(a))
-            for k in n.keywords:
-                if k.arg == "out":
-                    out.discard(root_name(k.value))
-    return out
 
 
 def _T(node):

@@ -39,7 +39,7 @@ import numpy as np
 
 from . import lowrank as LR
 from . import rules as R
-from .activity import Activity, alias_groups, mutated_names, root_name, view_base
+from .activity import Activity, alias_groups, factorable, mutated_names, root_name, view_base
 from .errors import UnsupportedCall, UnsupportedSyntax
 from .normalize import NameGen, all_names, normalize
 from .resolve import MISSING, resolve_attr
@@ -218,7 +218,7 @@ class TangentGen(Binder):
         self._tnames = {}
         self._factors = {}           # argument -> (A name, B name) while its tangent stays factored
         if any(self.lowrank_mask):
-            keep = LR.factorable(self.tree, info.params, lambda call: self.resolver.classify(call)[0])
+            keep = factorable(self.tree, info.params, lambda call: self.resolver.classify(call)[0])
             for p, m, lr in zip(info.params, self.mask, self.lowrank_mask):
                 if m and lr:
                     a, b = self.tname(p) + "_A", self.tname(p) + "_B"

@@ -28,11 +28,9 @@ The generated source is kept in ``TrainResult.source`` for inspection.
 from __future__ import annotations
 
 import ctypes
-import os
 import sys
 import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numba
@@ -45,8 +43,10 @@ from numba.extending import intrinsic
 
 from . import rng
 from .api import __version__, as_fwdjit
+from .blas import blas_threads, compiled_call  # noqa: F401  (blas_threads: re-exported)
 from .codegen import HEADER, load_module
 from .errors import FwdjitError
+from .forward import direction_rank
 
 __all__ = ["train", "TrainResult", "SGD", "Momentum", "Adam", "Optimizer", "blas_threads", "now",
            "PHASES", "make_optimizer", "minibatch_indices"]
@@ -101,62 +101,7 @@ def now():
 
 
 # ------------------------------------------------------------- BLAS threads
-def _openblas_handles():
-    """ctypes handles of the OpenBLAS libraries loaded in this process (Linux)."""
-    out = []
-    try:
-        with open("/proc/self/maps") as f:
-            paths = {line.split()[-1] for line in f if "openblas" in line.lower() and ".so" in line}
-    except OSError:
-        return out
-    for p in sorted(paths):
-        if not os.path.exists(p):
-            continue
-        try:
-            lib = ctypes.CDLL(p)
-        except OSError:
-            continue
-        for setter, getter in (("openblas_set_num_threads", "openblas_get_num_threads"),
-                               ("scipy_openblas_set_num_threads64_", "scipy_openblas_get_num_threads64_"),
-                               ("scipy_openblas_set_num_threads", "scipy_openblas_get_num_threads")):
-            if hasattr(lib, setter) and hasattr(lib, getter):
-                out.append((getattr(lib, setter), getattr(lib, getter)))
-                break
-    return out
-
-
-@contextmanager
-def blas_threads(n):
-    """Limit the BLAS thread pools (OpenBLAS of NumPy and SciPy, which Numba's ``@`` calls) to ``n``.
-
-    ``None`` leaves them alone.  Uses threadpoolctl when installed, else calls
-    OpenBLAS's own setter.  On a loaded machine one thread is often faster
-    than a pool that spin-waits for busy cores.
-    """
-    if n is None:
-        yield
-        return
-    try:
-        import scipy.linalg  # noqa: F401  (loads SciPy's BLAS, the one Numba calls)
-    except ImportError:
-        pass
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        threadpool_limits = None
-    if threadpool_limits is not None:
-        with threadpool_limits(limits=int(n), user_api="blas"):
-            yield
-        return
-    handles = _openblas_handles()
-    old = [get() for _, get in handles]
-    for set_, _ in handles:
-        set_(int(n))
-    try:
-        yield
-    finally:
-        for (set_, _), o in zip(handles, old):
-            set_(int(o))
+# blas_threads (the block form) lives in fwdjit.blas; kept importable from here.
 
 
 # ------------------------------------------------------------- optimizers
@@ -393,8 +338,14 @@ def _dtype_name(a):
     return {np.dtype(np.float32): "np.float32", np.dtype(np.float64): "np.float64"}.get(np.dtype(a.dtype))
 
 
-def _chunk_source(n_p, n_d, n_e, dtypes, opt, dist, n_dir, gradient, timing):
-    """Source of the chunk function (see the module docstring)."""
+def _chunk_source(n_p, n_d, n_e, dtypes, opt, dist, n_dir, gradient, timing, lowrank=None):
+    """Source of the chunk function (see the module docstring).
+
+    ``lowrank[i]``: parameter ``i`` (2-d) gets low-rank directions ``A_k @ B_k.T`` whose
+    factors (``fa{i}[k]``, ``fb{i}[k]``, drawn per direction ``k``) go to the JVP as they
+    are; with SGD the update is one rank-(K r) pass over the parameter, nothing dense formed.
+    """
+    lowrank = tuple(lowrank) if lowrank is not None and any(lowrank) else None
     P = [f"p{i}" for i in range(n_p)]
     M = [f"m{i}" for i in range(n_p)]
     S = [f"s{i}" for i in range(n_p)]
@@ -403,9 +354,14 @@ def _chunk_source(n_p, n_d, n_e, dtypes, opt, dist, n_dir, gradient, timing):
     D = [f"d{i}" for i in range(n_d)]
     B = [f"b{i}" for i in range(n_d)]
     E = [f"e{i}" for i in range(n_e)]
+    FA = [f"fa{i}" for i in range(n_p)]
+    FB = [f"fb{i}" for i in range(n_p)]
     sig = P + M + S + V + G + D + B + ["perm"] + E + ["start", "nsteps", "seed", "lr0", "decay", "clip",
                                                       "losses", "times", "phases"]
-    fused = gradient == "forward" and n_dir == 1
+    if lowrank:
+        sig += FA + FB + ["coef"]
+    fused = gradient == "forward" and n_dir == 1 and not lowrank
+    sgd_lowrank = lowrank is not None and opt.name == "sgd"
     L = [f"def chunk({', '.join(sig)}):"]
     a = L.append
     a("    base = seed_key(seed)")
@@ -416,6 +372,9 @@ def _chunk_source(n_p, n_d, n_e, dtypes, opt, dist, n_dir, gradient, timing):
             a(f"    {D[i]}f = {D[i]}.reshape(({D[i]}.shape[0], -1))")
             a(f"    {B[i]}f = {B[i]}.reshape((nb, -1))")
     jvp_args = ", ".join(P + B + E + V)
+    if lowrank:
+        slots = [f"{FA[i]}[k], {FB[i]}[k]" if lowrank[i] else V[i] for i in range(n_p)]
+        jvp_args = ", ".join(P + B + E + slots)
 
     def dir_key(step, k, i):
         return f"derive(derive(base, {step}, {k}), 7, {i})"
@@ -464,13 +423,17 @@ def _chunk_source(n_p, n_d, n_e, dtypes, opt, dist, n_dir, gradient, timing):
         a("        c = d")
     else:
         for i in range(n_p):
-            a(f"        {G[i]}.reshape(-1)[:] = 0")
+            if not (lowrank and lowrank[i]):
+                a(f"        {G[i]}.reshape(-1)[:] = 0")
         a("        tdir = 0.0")
         a(f"        for k in range({n_dir}):")
         if timing == "phases":
             a("            ta = now()")
         for i in range(n_p):
-            a(f"            fill_direction({V[i]}.reshape(-1), {dir_key('step', 'k', i)}, {dist})")
+            if lowrank and lowrank[i]:
+                a(f"            draw_factors({FA[i]}[k], {FB[i]}[k], {dir_key('step', 'k', i)}, {dist})")
+            else:
+                a(f"            fill_direction({V[i]}.reshape(-1), {dir_key('step', 'k', i)}, {dist})")
         if timing == "phases":
             a("            tdir += now() - ta")
         a(f"            value_k, d = jf({jvp_args})")
@@ -478,8 +441,11 @@ def _chunk_source(n_p, n_d, n_e, dtypes, opt, dist, n_dir, gradient, timing):
         a("                value = value_k")
         a("            if clip > 0.0:")
         a("                d = min(max(d, -clip), clip)")
+        if lowrank:
+            a("            coef[k] = d")
         for i in range(n_p):
-            a(f"            axpy_flat({G[i]}.reshape(-1), d, {V[i]}.reshape(-1))")
+            if not (lowrank and lowrank[i]):
+                a(f"            axpy_flat({G[i]}.reshape(-1), d, {V[i]}.reshape(-1))")
         a(f"        c = {1.0 / n_dir!r}")
         if timing == "phases":
             a("        t2 = now()")
@@ -497,6 +463,11 @@ def _chunk_source(n_p, n_d, n_e, dtypes, opt, dist, n_dir, gradient, timing):
         dt = dtypes[i]
         cast = f"{dt}(c), {dt}(lr), {dt}(h1), {dt}(h2), {dt}(h3), {dt}(h4), {dt}(h5)"
         src = V[i] if fused else G[i]
+        if lowrank and lowrank[i] and sgd_lowrank:
+            a(f"        lowrank_sgd({P[i]}, {dt}(lr * c), coef, {FA[i]}, {FB[i]})")
+            continue
+        if lowrank and lowrank[i]:      # other optimizers need the dense estimate
+            a(f"        lowrank_sum({G[i]}, coef, {FA[i]}, {FB[i]})")
         if fused:
             a("        if it + 1 < nsteps:")
             a(f"            update_resample({P[i]}.reshape(-1), {M[i]}.reshape(-1), {S[i]}.reshape(-1), "
@@ -536,6 +507,48 @@ def _chunk_source(n_p, n_d, n_e, dtypes, opt, dist, n_dir, gradient, timing):
 
 
 @numba.njit(cache=True, nogil=True)
+def draw_factors(a, b, key, dist):
+    """A low-rank direction's factors: entries of ``a`` (m x r) and ``b`` (n x r) from ``dist``,
+    ``a`` scaled by ``1/sqrt(r)`` (then ``E[vec(a b^T) vec(a b^T)^T] = I``)."""
+    af = a.reshape(-1)
+    rng.fill_direction(af, rng.derive(key, 0, 0), dist)
+    rng.fill_direction(b.reshape(-1), rng.derive(key, 0, 1), dist)
+    s = a.dtype.type(1.0 / np.sqrt(a.shape[1]))
+    for i in range(af.size):
+        af[i] *= s
+
+
+@numba.njit(cache=True, nogil=True)
+def lowrank_sgd(p, scale, coef, a, b):
+    """``p -= scale * sum_k coef[k] a[k] @ b[k].T``: one pass over ``p`` (rows stay in cache)."""
+    K, m, r = a.shape
+    n = b.shape[1]
+    for i in range(m):
+        row = p[i]
+        for k in range(K):
+            c = scale * p.dtype.type(coef[k])
+            for q in range(r):
+                ca = c * a[k, i, q]
+                bk = b[k]
+                for j in range(n):
+                    row[j] -= ca * bk[j, q]
+
+
+@numba.njit(cache=True, nogil=True)
+def lowrank_sum(g, coef, a, b):
+    """``g = sum_k coef[k] a[k] @ b[k].T`` (the dense estimate, for optimizers with state)."""
+    g[:] = 0
+    K, m, r = a.shape
+    n = b.shape[1]
+    for i in range(m):
+        for k in range(K):
+            for q in range(r):
+                ca = g.dtype.type(coef[k]) * a[k, i, q]
+                for j in range(n):
+                    g[i, j] += ca * b[k, j, q]
+
+
+@numba.njit(cache=True, nogil=True)
 def axpy_flat(g, c, v):
     """g += c * v on flat arrays."""
     for i in range(g.size):
@@ -571,12 +584,14 @@ def minibatch_indices(n_rows, batch_size, steps, seed=0, start=0):
 _RUNTIME = {"seed_key": rng.seed_key, "derive": rng.derive, "fill_direction": rng.fill_direction,
             "permutation": rng.permutation, "normal_pair": rng.normal_pair, "mix64": rng.mix64,
             "GOLDEN": rng.GOLDEN, "BLOCK": rng.BLOCK, "ONE": np.float32(1.0), "TWO": np.float32(2.0),
-            "now": now, "axpy_flat": axpy_flat, "wide_vectors": rng.wide_vectors}
+            "now": now, "axpy_flat": axpy_flat, "wide_vectors": rng.wide_vectors,
+            "draw_factors": draw_factors, "lowrank_sgd": lowrank_sgd, "lowrank_sum": lowrank_sum}
 
 
-def _build(fj, mask, n_p, n_d, n_e, dtypes, opt, dist, n_dir, gradient, timing):
-    jf = fj.tangent_function(mask)
-    ckey = (fj, mask, n_p, n_d, n_e, tuple(dtypes), opt.key(), dist, n_dir, gradient, timing)
+def _build(fj, mask, n_p, n_d, n_e, dtypes, opt, dist, n_dir, gradient, timing, lowrank=None):
+    lowrank = tuple(lowrank) + (False,) * (len(mask) - len(lowrank)) if lowrank and any(lowrank) else None
+    jf = fj.tangent_function(mask, lowrank=lowrank)
+    ckey = (fj, mask, n_p, n_d, n_e, tuple(dtypes), opt.key(), dist, n_dir, gradient, timing, lowrank)
     hit = _CACHE.get(ckey)
     if hit is not None:
         return hit
@@ -588,9 +603,11 @@ def _build(fj, mask, n_p, n_d, n_e, dtypes, opt, dist, n_dir, gradient, timing):
                               where=f"{fj.info.filename}:{fj.info.tree.lineno}")
                 + f"# Training loop: optimizer {opt!r}, gradient={gradient}, "
                   f"{n_dir} direction(s) per step, distribution "
-                  f"{'normal' if dist == rng.NORMAL else 'rademacher'}.\n"
+                  f"{'normal' if dist == rng.NORMAL else 'rademacher'}"
+                + (f", low-rank directions for parameters {[i for i, x in enumerate(lowrank) if x]}"
+                   if lowrank else "") + ".\n"
                 + _kernels(opt, dist) + "\n\n" + _chunk_source(n_p, n_d, n_e, dtypes, opt, dist, n_dir,
-                                                                gradient, timing))
+                                                                gradient, timing, lowrank and lowrank[:n_p]))
         ns = dict(_RUNTIME)
         ns["jf"] = jf
         extra = "train:" + getattr(jf, "_fwdjit_key", fj.deep_key())
@@ -618,7 +635,7 @@ def train(loss, params, data=(), *, steps, batch_size=64, lr=2e-4, lr_decay=0.0,
           momentum=0.9, betas=(0.9, 0.999), eps=1e-8, n_directions=1, distribution="normal",
           gradient="forward", seed=0, extra_args=(), clip=None, progress=True, desc=None,
           chunk_seconds=0.5, timing="step", blas_threads_n=None, callback=None, callback_every=None,
-          stop_on_nan=True, max_seconds=None):
+          stop_on_nan=True, max_seconds=None, directions="dense", rank=1):
     """Train ``params`` of ``loss`` with forward gradients in a compiled loop.
 
     Parameters
@@ -636,6 +653,11 @@ def train(loss, params, data=(), *, steps, batch_size=64, lr=2e-4, lr_decay=0.0,
         or an Optimizer instance (``SGD()``, ``Momentum(mu)``, ``Adam(b1, b2, eps)``).
     n_directions : directions averaged per step (K JVPs per step, variance / K).
     distribution : ``"normal"`` or ``"rademacher"``.
+    directions, rank : ``"dense"`` (default) or ``"lowrank"``: every 2-d parameter gets
+        directions ``A @ B.T / sqrt(rank)`` (``A``: m x rank, ``B``: n x rank) that the JVP
+        keeps factored (:mod:`fwdjit.lowrank`); 1-d parameters stay dense.  Unbiased, cheaper
+        per step, more variance.  With ``optimizer="sgd"`` the update is one rank-r pass over
+        each matrix; nothing dense is drawn or stored.
     gradient : ``"forward"`` (forward gradient) or ``"exact"`` (the exact gradient from
         one JVP per parameter element, basis tangents: for small problems and references).
     seed : int; the same seed gives the same result, bit for bit, whatever the chunking.
@@ -645,7 +667,9 @@ def train(loss, params, data=(), *, steps, batch_size=64, lr=2e-4, lr_decay=0.0,
     chunk_seconds : target duration of one compiled call (the bar's refresh period).
     timing : ``"step"`` (wall time per step) or ``"phases"`` (also per phase:
         batch, directions, jvp, update; five clock reads per step).
-    blas_threads_n : limit BLAS threads during training (None: leave as is).
+    blas_threads_n : BLAS threads during training: an int, 0 (leave the pools as they are) or
+        None (``fwdjit.set_blas_threads``, ``FWDJIT_BLAS_THREADS``, else half the available
+        CPUs, at most 8; see :mod:`fwdjit.blas`); restored afterwards.
     callback : ``callback(step, params) -> dict or None`` called between chunks, every
         ``callback_every`` steps (the chunks are cut there) and at the end; dicts are
         collected in ``result.evals`` as ``(step, seconds, dict)``.
@@ -693,17 +717,31 @@ def train(loss, params, data=(), *, steps, batch_size=64, lr=2e-4, lr_decay=0.0,
         raise FwdjitError("timing must be 'step' or 'phases'")
     dtypes = [_dtype_name(p) for p in P]
     mask = (True,) * n_p + (False,) * (n_d + n_e)
+    rank = direction_rank(directions, rank)
+    lowrank = tuple(bool(rank) and p.ndim == 2 for p in P)
+    if any(lowrank) and gradient != "forward":
+        raise FwdjitError("directions='lowrank' is for gradient='forward'")
+    if not any(lowrank):
+        lowrank = None
 
     t_compile0 = time.perf_counter()
-    chunk, source = _build(fj, mask, n_p, n_d, n_e, dtypes, opt, dist, n_dir, gradient, timing)
+    chunk, source = _build(fj, mask, n_p, n_d, n_e, dtypes, opt, dist, n_dir, gradient, timing, lowrank)
 
     # buffers
     dummy = [np.zeros(0, p.dtype) for p in P]
     M = [np.zeros_like(p) if opt.n_state >= 1 else dummy[i] for i, p in enumerate(P)]
     S = [np.zeros_like(p) if opt.n_state >= 2 else dummy[i] for i, p in enumerate(P)]
-    V = [np.zeros_like(p) for p in P]
-    fused = gradient == "forward" and n_dir == 1
-    G = [dummy[i] if fused else np.zeros_like(p) for i, p in enumerate(P)]
+    lr_i = lowrank or (False,) * n_p
+    V = [dummy[i] if lr_i[i] else np.zeros_like(p) for i, p in enumerate(P)]
+    fused = gradient == "forward" and n_dir == 1 and lowrank is None
+    G = [dummy[i] if fused or (lr_i[i] and opt.name == "sgd") else np.zeros_like(p) for i, p in enumerate(P)]
+    # low-rank factors, one (A, B) pair per direction of a step
+    FA = [np.zeros((n_dir, p.shape[0], rank), p.dtype) if lr_i[i] else np.zeros((1, 1, 1), p.dtype)
+          for i, p in enumerate(P)]
+    FB = [np.zeros((n_dir, p.shape[1], rank), p.dtype) if lr_i[i] else np.zeros((1, 1, 1), p.dtype)
+          for i, p in enumerate(P)]
+    coef = np.zeros(n_dir)
+    low = (*FA, *FB, coef) if lowrank else ()
     B = [np.empty((bs,) + d.shape[1:], d.dtype) for d in D]
     perm = np.arange(max(N, 1), dtype=np.int64)
     # per-step records, grown as needed (steps may be huge when max_seconds ends the run)
@@ -731,9 +769,9 @@ def train(loss, params, data=(), *, steps, batch_size=64, lr=2e-4, lr_decay=0.0,
         ph = rec["phases"]
         return chunk(*P, *M, *S, *V, *G, *D, *B, perm, *E, start, n, seed_i, float(lr), float(lr_decay), clip_v,
                      rec["losses"][start:start + n], rec["times"][start:start + n],
-                     ph[start:start + n] if timing == "phases" else ph)
+                     ph[start:start + n] if timing == "phases" else ph, *low)
 
-    with blas_threads(blas_threads_n):
+    with compiled_call(blas_threads_n) as n_blas:
         run(0, 0)                      # compile (or load from the cache)
         compile_time = time.perf_counter() - t_compile0
         bar = None
@@ -798,8 +836,9 @@ def train(loss, params, data=(), *, steps, batch_size=64, lr=2e-4, lr_decay=0.0,
     lr_arr = float(lr) * np.exp(-float(lr_decay) * steps_arr)
     config = {"loss": fj.name, "steps": steps, "batch_size": bs, "lr": float(lr), "lr_decay": float(lr_decay),
               "optimizer": repr(opt), "n_directions": n_dir, "distribution": "normal" if dist == rng.NORMAL
-              else "rademacher", "gradient": gradient, "seed": int(seed), "clip": clip, "timing": timing,
-              "blas_threads": blas_threads_n, "n_params": int(sum(p.size for p in P))}
+              else "rademacher", "directions": "lowrank" if rank else "dense", "rank": rank or None,
+              "gradient": gradient, "seed": int(seed), "clip": clip, "timing": timing,
+              "blas_threads": n_blas, "n_params": int(sum(p.size for p in P))}
     return TrainResult(params=tuple(P), losses=losses[:done].copy(), step_times=step_times[:done].copy(),
                        phase_times=phases[:done].copy() if timing == "phases" else None, lr=lr_arr,
                        wall_time=wall, compile_time=compile_time, steps_done=done, config=config,

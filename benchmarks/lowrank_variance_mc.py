@@ -5,7 +5,8 @@ the largest z-score of the sample mean, the largest relative error of the per-co
 and the total E|g - grad f|^2 against the formula (and the dense direction's, for contrast).
 Run: python -m benchmarks.lowrank_variance_mc   (about 5 s, one core)
 """
-import numpy as np, sys
+import numpy as np
+
 
 def factors(rs, shape, dist):
     if dist == "normal":
@@ -53,7 +54,8 @@ def run(m, n, r, dist, K, c=None, N=400_000, seed=0):
         blocks.append(("dense", c.size, c @ c, 2.0 if dist == "normal" else 0.0))
     tot_f = formula_total(blocks, S) / K
     dense_f = (sum(b[1] for b in blocks) + (1 if dist == "normal" else -1)) * S / K
-    print(f"{m}x{n} r={r} {dist:10s} K={K} mixed={c is not None}: mean err max {(np.abs(acc1/N)/np.sqrt(var_f/N)).max():5.2f} sd | "
+    zmax = (np.abs(acc1 / N) / np.sqrt(var_f / N)).max()
+    print(f"{m}x{n} r={r} {dist:10s} K={K} mixed={c is not None}: mean err max {zmax:5.2f} sd | "
           f"Var(g_ij) rel err max {np.abs(var_hat/var_f-1).max():.4f} | total MC {tot/N:9.4f} formula {tot_f:9.4f} "
           f"(rel {tot/N/tot_f-1:+.4f}; dense-direction formula {dense_f:9.4f})")
     if c is not None:

@@ -48,10 +48,20 @@ entries (5-point Gauss-Hermite, exact up to degree 9 per variable, or the
 2-point Rademacher rule), the sum's by the binomial convolution of moment
 tables.  ``test_moment_tables_match_closed_forms`` checks the quadrature
 against the closed forms above; both were checked beforehand by Monte Carlo
-in plain NumPy (4e5 draws; 3x2, 2x5, 4x4; r = 1, 2, 4; both distributions;
-mixed with a dense block; K = 4).  From them, as in test_forward_grad.py:
-sd of a sample mean sqrt(Var/N), of a sample variance sqrt((mu4 - Var^2)/N),
-bounds at 6 sd; mean of K: mu4 = (mu4_1 + 3 (K - 1) Var_1^2) / K^3.
+in plain NumPy (benchmarks/lowrank_variance_mc.py: 4e5 draws; 3x2, 2x5, 4x4;
+r = 1, 2, 4; both distributions; mixed with a dense block; K = 4).  From them,
+as in test_forward_grad.py: sd of a sample mean sqrt(Var/N), of a sample
+variance sqrt((mu4 - Var^2)/N), bounds at 6 sd; mean of K:
+mu4 = (mu4_1 + 3 (K - 1) Var_1^2) / K^3.  For the total E|g - grad f|^2 the
+bound is the sum of the per-component bounds (sd of a sum <= sum of sds).
+N = 240k/K draws puts the dense direction's variance more than two bounds away
+(except Rademacher r = 1, whose second moments are the dense Rademacher ones;
+there the rank-1 structure of g_W is checked instead).
+
+JVPs.  f.jvp with a LowRank(A, B) tangent is compared with the exact JVP in the
+dense direction A @ B.T (complex step in plain NumPy, independent of fwdjit),
+for every product form; where the tangent is materialized also with fwdjit's
+dense JVP itself.  np.matmul is absent: Numba does not compile it.
 """
 from math import comb
 

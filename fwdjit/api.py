@@ -33,6 +33,7 @@ from . import rules as R
 from .codegen import HEADER, define, guard_cache, load_module, namespace_key, value_key
 from .dtypes import float32_twin
 from .lowrank import LowRank
+from .lowrank import mismatch as lowrank_mismatch
 from .errors import Float32PromotionWarning, FwdjitError, TangentError, TangentMismatch, UnsupportedCall
 from .primal import PrimalGen
 from .resolve import parse_function
@@ -456,6 +457,10 @@ class FwdjitFunction(TargetFunction):
             raise self._count_error(primals, tangents)
         mask = tuple(t is not None for t in tangents)
         for name, p, t in zip(self.params, primals, tangents):
+            if isinstance(t, LowRank):
+                raise TangentError(f"jvp of {self.name} with batched=True: a low-rank tangent (fwdjit.LowRank) "
+                                   f"for '{name}' is not supported in vector mode; pass K dense tangents "
+                                   f"stacked, or call f.jvp once per LowRank direction without batched=True")
             if t is not None and isinstance(p, tuple):
                 raise TangentError(f"jvp of {self.name} with batched=True: batched (vector-mode) tangents for "
                                    f"the tuple argument '{name}' are not supported; pass None for it, or pass "
@@ -616,7 +621,7 @@ class FwdjitFunction(TargetFunction):
         for name, p, t in zip(self.params, primals, tangents):
             if t is None:
                 continue
-            msg = mismatch(p, t)
+            msg = lowrank_mismatch(p, t) if isinstance(t, LowRank) else mismatch(p, t)
             if msg:
                 return TangentError(f"jvp of {self.name}: tangent for argument '{name}': {msg}")
         if exc is None:

@@ -249,6 +249,8 @@ def _source(name, nparams, wrt, n_directions, dist, rank=0):
 def direction_rank(directions, rank):
     """``(directions, rank)`` checked: the rank of low-rank directions, 0 for dense ones."""
     if directions == "dense":
+        if rank != 1:
+            raise FwdjitError(f"rank={rank!r} is for directions='lowrank'; directions='dense' has no rank")
         return 0
     if directions != "lowrank":
         raise FwdjitError(f"directions must be 'dense' or 'lowrank', given {directions!r}")

@@ -103,3 +103,30 @@ def product_terms(left, right, prod):
 def materialize(a_name, b_name):
     """``A @ B.T``: the dense tangent, for uses without a low-rank rule."""
     return ast.BinOp(ast.Name(a_name, ast.Load()), ast.MatMult(), _T(ast.Name(b_name, ast.Load())))
+
+
+def mismatch(p, t):
+    """Why ``t`` (a :class:`LowRank`) is not a low-rank tangent of ``p``, or None when it is.
+
+    >>> import numpy as np
+    >>> mismatch(np.zeros((3, 2)), LowRank(np.ones((3, 1)), np.ones((2, 1)))) is None
+    True
+    >>> print(mismatch(np.zeros(3), LowRank(np.ones((3, 1)), np.ones((1, 1)))))
+    a low-rank tangent (fwdjit.LowRank) needs a 2-d float array argument; the primal has shape (3,): pass a dense tangent for it
+    """
+    import numpy as np
+    if not (isinstance(p, np.ndarray) and p.ndim == 2 and p.dtype.kind == "f"):
+        what = f"has shape {np.shape(p)}" if isinstance(p, np.ndarray) else f"is {type(p).__name__}"
+        return (f"a low-rank tangent (fwdjit.LowRank) needs a 2-d float array argument; the primal {what}: "
+                f"pass a dense tangent for it")
+    m, n = p.shape
+    a, b = t
+    for f, which, rows in ((a, "A", m), (b, "B", n)):
+        if not isinstance(f, np.ndarray) or f.ndim != 2 or f.dtype != p.dtype or f.shape[0] != rows:
+            given = (f"array of shape {f.shape} and dtype {f.dtype}" if isinstance(f, np.ndarray)
+                     else type(f).__name__)
+            return (f"LowRank(A, B) for a primal of shape {p.shape} and dtype {p.dtype} needs A of shape "
+                    f"({m}, r) and B of shape ({n}, r), both {p.dtype}; factor {which} is {given}")
+    if a.shape[1] != b.shape[1]:
+        return f"LowRank(A, B): A and B need the same number of columns r, given {a.shape[1]} and {b.shape[1]}"
+    return None

@@ -18,7 +18,7 @@ def fwdjit(func=None, *, fastmath=False, cache=True, parallel=False, target="cpu
     """Decorator: compile ``func`` and give it forward-mode derivatives.
 
     ``@fwdjit`` or ``@fwdjit(fastmath=False, cache=True, parallel=False, target="cpu")``;
-    ``target="cuda"`` gives CUDA device functions and kernels (:mod:`fwdjit.cuda`).
+    ``target="cuda"`` gives CUDA device functions and kernels (:mod:`fwdjit.targets.cuda`).
     ``f(*args)`` runs the compiled primal, ``f.jvp(primals, tangents)`` returns
     ``(out, dout)`` (both also inside ``@numba.njit`` code), ``f.tangent_source`` shows the generated code and
     ``f.tangent_function(active)`` gives the Numba dispatcher of the JVP.
@@ -26,7 +26,7 @@ def fwdjit(func=None, *, fastmath=False, cache=True, parallel=False, target="cpu
     if target == "cuda":     # the CUDA target imports the CPU one, never the other way round
         if parallel:
             raise FwdjitError("parallel=True is for the CPU target (CUDA kernels are parallel already)")
-        from .cuda import cuda_fwdjit        # numba.cuda itself is imported on first compile
+        from .targets.cuda import cuda_fwdjit        # numba.cuda itself is imported on first compile
         return cuda_fwdjit(func, fastmath=fastmath, cache=cache)
     return _fwdjit_decorator(func, fastmath=fastmath, cache=cache, parallel=parallel, target=target)
 
@@ -48,8 +48,8 @@ fwdjit.UnsupportedCall = UnsupportedCall
 __all__ = ["fwdjit", "jvp", "defjvp", "jacfwd", "grad", "hvp", "vhv", "hessian", "FwdjitFunction", "FwdjitError", "TransformError", "UnsupportedSyntax",
            "UnsupportedCall", "TangentError", "TangentMismatch", "Float32PromotionWarning", "get_fwdjit", "__version__"]
 
-from .forward import forward_grad, forward_grad_function  # noqa: E402
-from .train import SGD, Adam, Momentum, TrainResult, train  # noqa: E402
+from .training.estimator import forward_grad, forward_grad_function  # noqa: E402
+from .training.loop import SGD, Adam, Momentum, TrainResult, train  # noqa: E402
 
 fwdjit.forward_grad = forward_grad
 fwdjit.forward_grad_function = forward_grad_function

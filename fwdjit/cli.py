@@ -83,7 +83,7 @@ def main(argv=None):
     parser = _parser()
     args, rest = parser.parse_known_args(argv)
     if args.cmd == "demo":
-        from .demo import main as demo_main
+        from .experiments.demo import main as demo_main
         return demo_main(rest, prog=f"{parser.prog} demo")
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
@@ -131,7 +131,7 @@ def _show(args):
 
 
 def _cache(args):
-    from .codegen import cache_clear, cache_info
+    from .targets.cache import cache_clear, cache_info
     if args.action == "clear":
         before = cache_info()
         n = cache_clear()

@@ -206,7 +206,8 @@ def run(job):
             want = want + dfb(a64, b64) * db64
         return max(_err(y, f(a64, b64)), _err(dy, want)), str(dy.dtype)
     if kind == "fg":
-        from fwdjit import forward_grad_function, rng
+        from fwdjit import forward_grad_function
+        from fwdjit.training import rng
         f, grad = LOSSES[name]
         w = W.astype(dt)
         fg = forward_grad_function(F, wrt=0, n_directions=2)

@@ -32,7 +32,7 @@ def _ptx_ok():
     except Exception as exc:
         return False, f"numba.cuda cannot be imported ({exc})"
     try:
-        from fwdjit.cuda import simulator_enabled
+        from fwdjit.targets.cuda import simulator_enabled
         if simulator_enabled():
             return False, "the CUDA simulator is on"
 
@@ -53,7 +53,7 @@ if _OK:
     from numba import cuda, types
 
     import cuda_functions as CF
-    from fwdjit.cuda import cuda_fwdjit
+    from fwdjit.targets.cuda import cuda_fwdjit
 else:
     CF = None
 

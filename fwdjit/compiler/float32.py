@@ -45,7 +45,7 @@ _VALUE_FUNCS = {np.where: (1, 2), np.clip: (0, 1, 2), min: (0, 1, 2, 3, 4, 5), m
 
 
 def _runtime_value_funcs():
-    from . import runtime
+    from .. import runtime
     return {runtime.select: (1, 2)}     # fj.select(cond, dx, 0.0): the 0.0 takes dx's float type
 
 

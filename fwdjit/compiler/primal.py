@@ -13,7 +13,7 @@ target (:mod:`fwdjit.cuda`) as a device function or kernel.
 of calls):
 
 >>> import ast, types
->>> from fwdjit.resolve import parse_function
+>>> from fwdjit.compiler.resolve import parse_function
 >>> def f(x):
 ...     "doc"
 ...     return x * 2.0

@@ -27,10 +27,10 @@ from numba.core.errors import TypingError
 from numba.extending import overload
 
 from . import rng
-from .api import __version__, as_fwdjit, numpy_scalars
-from .codegen import HEADER, guard_cache, load_module
-from .derivatives import scalar_like
-from .errors import FwdjitError
+from ..api import __version__, as_fwdjit, numpy_scalars
+from ..targets.cache import HEADER, guard_cache, load_module
+from ..derivatives import scalar_like
+from ..errors import FwdjitError
 
 __all__ = ["forward_grad", "forward_grad_function", "as_fwdjit", "normalize_wrt"]
 

@@ -51,16 +51,16 @@ from numba import types as nbtypes
 from numba.core.dispatcher import Dispatcher
 from numba.extending import overload
 
-from . import rules as R
-from .api import __version__
-from .codegen import HEADER, load_module, namespace_key
-from .dtypes import float32_twin
-from .errors import FwdjitError, TangentError, UnsupportedCall, UnsupportedSyntax
-from .primal import PrimalGen
-from .resolve import MISSING, parse_function, resolve_attr
-from .tangent import Resolver, TangentGen, render
-from .targets_base import TargetFunction, describe, is_device_array, mismatch, user_python_function
-from .validate import validate
+from .. import rules as R
+from ..api import __version__
+from .cache import HEADER, load_module, namespace_key
+from ..compiler.float32 import float32_twin
+from ..errors import FwdjitError, TangentError, UnsupportedCall, UnsupportedSyntax
+from ..compiler.primal import PrimalGen
+from ..compiler.resolve import MISSING, parse_function, resolve_attr
+from ..compiler.tangent import Resolver, TangentGen, render
+from .base import TargetFunction, describe, is_device_array, mismatch, user_python_function
+from ..compiler.validate import validate
 
 __all__ = ["CudaFwdjitFunction", "cuda_fwdjit", "simulator_enabled", "is_available"]
 

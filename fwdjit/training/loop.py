@@ -44,9 +44,9 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from . import rng
-from .api import __version__, as_fwdjit
-from .codegen import HEADER, load_module
-from .errors import FwdjitError
+from ..api import __version__, as_fwdjit
+from ..targets.cache import HEADER, load_module
+from ..errors import FwdjitError
 
 __all__ = ["train", "TrainResult", "SGD", "Momentum", "Adam", "Optimizer", "blas_threads", "now",
            "PHASES", "make_optimizer", "minibatch_indices"]

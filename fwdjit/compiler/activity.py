@@ -13,7 +13,7 @@ and iterated to a fixpoint, so loops and branches need no special care:
   and other integer-valued operations never carry a tangent.
 
 >>> import ast
->>> from fwdjit.resolve import FunctionInfo
+>>> from fwdjit.compiler.resolve import FunctionInfo
 >>> src = "def f(x, n):\\n    s = 0.0\\n    for i in range(n):\\n        s += x[i] * i\\n    k = n * 2\\n    return s"
 >>> tree = ast.parse(src).body[0]
 >>> info = FunctionInfo(func=None, name="f", qualname="f", filename="<demo>", tree=tree, params=["x", "n"])
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import ast
 
-from . import rules as R
+from .. import rules as R
 
 _VIEW_METHODS = {"reshape", "ravel", "transpose", "view", "squeeze", "swapaxes", "diagonal"}
 #: ``np.f(a, ...)`` that may return a view of ``a``

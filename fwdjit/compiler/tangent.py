@@ -9,7 +9,7 @@ tangent and get no code.  Each block of output starts with a comment naming
 the source line it came from.
 
 >>> import ast
->>> from fwdjit.resolve import FunctionInfo
+>>> from fwdjit.compiler.resolve import FunctionInfo
 >>> import numpy as np
 >>> src = "def f(x, y):\\n    z = np.sin(np.exp(x) * y)\\n    return z + 1.0"
 >>> tree = ast.parse(src).body[0]
@@ -37,12 +37,12 @@ import re
 
 import numpy as np
 
-from . import rules as R
+from .. import rules as R
 from .activity import Activity, alias_groups, mutated_names, root_name, view_base
-from .errors import UnsupportedCall, UnsupportedSyntax
+from ..errors import UnsupportedCall, UnsupportedSyntax
 from .normalize import NameGen, all_names, normalize
 from .resolve import MISSING, resolve_attr
-from .targets_base import user_python_function
+from .callees import user_python_function
 
 COMMENT = "__FJ_COMMENT__"
 

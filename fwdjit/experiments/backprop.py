@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import models
-from .train import minibatch_indices
+from ..training.loop import minibatch_indices
 
 __all__ = ["backend", "backprop_train", "BackpropResult", "describe_backend"]
 

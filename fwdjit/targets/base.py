@@ -31,7 +31,30 @@ from ..compiler.callees import user_python_function
 from .cache import namespace_key
 from ..compiler.normalize import NameGen, all_names, normalize
 
-__all__ = ["user_python_function", "TargetFunction", "mismatch", "describe", "is_device_array"]
+__all__ = ["user_python_function", "TargetFunction", "mismatch", "describe", "is_device_array", "cached"]
+
+def cached(table, key, make, lock):
+    """``table[key]``, made by ``make()`` the first time, once even when threads race.
+
+    Double-checked: a hit takes no lock; a miss takes ``lock`` (re-entrant
+    where ``make`` builds callees through ``cached`` too) and looks again.
+
+    >>> import threading
+    >>> table, calls = {}, []
+    >>> cached(table, "k", lambda: calls.append(1) or "v", threading.RLock())
+    'v'
+    >>> cached(table, "k", lambda: calls.append(1) or "w", threading.RLock()), len(calls)
+    ('v', 1)
+    """
+    got = table.get(key)
+    if got is not None:
+        return got
+    with lock:
+        got = table.get(key)
+        if got is None:
+            got = table[key] = make()
+        return got
+
 
 class TargetFunction:
     """Mixin for one user function compiled for a target.

@@ -15,6 +15,7 @@ import sys
 import types as pytypes
 
 import pytest
+from numba import types    # the signature tables below are built even when the tests skip
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _ROOT not in sys.path:

@@ -1,4 +1,4 @@
-"""Pass 6, dtypes: the float32-safe twin of a generated function.
+"""Pass 6, float32: the float32-safe twin of a generated function.
 
 NumPy 2 (NEP 50) treats Python numbers as *weak*: ``float32_array * 2.0`` is
 float32.  Numba promotes it to float64, and also computes ``np.sin(float32)``

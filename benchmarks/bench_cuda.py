@@ -41,7 +41,7 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
-from fwdjit.cuda import cuda_fwdjit, simulator_enabled  # noqa: E402
+from fwdjit.targets.cuda import cuda_fwdjit, simulator_enabled  # noqa: E402
 
 
 # ---------------------------------------------------------------- workloads

@@ -72,7 +72,7 @@ def pin_one_cpu():
 
 def fwdjit_side():
     """BLAS libraries as threadpoolctl sees them, fwdjit's BLAS-thread setting, environment."""
-    from fwdjit import blas
+    from fwdjit.training import blas
     info = [{k: d.get(k) for k in ("filepath", "version", "architecture", "num_threads", "threading_layer")}
             for d in blas.blas_info()]
     return {"blas": info, "fwdjit_blas_threads": blas.get_blas_threads(),

@@ -65,8 +65,8 @@ def worker(quick, use_jax):
     import numpy as np
 
     import fwdjit
-    from fwdjit import data, models
-    from fwdjit.train import minibatch_indices, train
+    from fwdjit.experiments import data, models
+    from fwdjit.training.loop import minibatch_indices, train
 
     rounds = 2 if quick else 7
     steps = 8 if quick else 40
@@ -226,7 +226,7 @@ def _jax_variants(X, Y, p0, idx, steps):
     import numpy as np
     from jax import lax
 
-    from fwdjit import models
+    from fwdjit.experiments import models
 
     Xd, Yd = jnp.asarray(X), jnp.asarray(Y)
     jloss = models.jax_loss("mlp")

@@ -87,7 +87,7 @@ class Problem:
     def __init__(self):
         import numpy as np
 
-        from fwdjit import data, models
+        from fwdjit.experiments import data, models
         images, labels = data.load_mnist_subset()
         tr_i, tr_l, te_i, te_l = data.split_subset(images, labels, test_per_class=100, seed=0)
         self.X, self.Y = data.prepare(tr_i, tr_l)
@@ -115,8 +115,8 @@ def run_fg(P, kw, K, lr, seconds, eval_every):
     """One fwdjit.train run; evaluations between chunks (not in the training clock)."""
     import numpy as np
 
-    from fwdjit import models
-    from fwdjit.train import train
+    from fwdjit.experiments import models
+    from fwdjit.training.loop import train
     probe = train(models.mlp_loss, P.p0, (P.X, P.Y), steps=3, batch_size=BATCH, lr=lr, lr_decay=DECAY,
                   n_directions=K, seed=SEED, progress=False, **kw)      # compiles (first time) and times a step
     per_step = max(float(np.median(probe.step_times)), 1e-5)
@@ -146,7 +146,7 @@ class JaxBP:
         import jax.numpy as jnp
         from jax import lax
 
-        from fwdjit import models
+        from fwdjit.experiments import models
         self.jax, self.jnp, self.P, self.chunk = jax, jnp, P, chunk
         Xd, Yd = jnp.asarray(P.X), jnp.asarray(P.Y)
         jloss = models.jax_loss("mlp")
@@ -168,7 +168,7 @@ class JaxBP:
     def train(self, lr, seconds, eval_every):
         import numpy as np
 
-        from fwdjit.train import minibatch_indices
+        from fwdjit.training.loop import minibatch_indices
         jax, jnp, P, n = self.jax, self.jnp, self.P, self.chunk
         p = tuple(jnp.asarray(a) for a in P.p0)
         curve = [(0, 0.0, P.accuracy(P.p0))]

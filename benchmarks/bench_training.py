@@ -73,9 +73,10 @@ def worker(threads, quick, use_jax):
     cpu = _pin_one_cpu() if threads == "1" else None
     import numpy as np
 
-    from fwdjit import data, models, rng
+    from fwdjit.experiments import data, models
+    from fwdjit.training import rng
     from fwdjit.api import fwdjit as fj_decorate
-    from fwdjit.train import train
+    from fwdjit.training.loop import train
 
     rounds = 2 if quick else 7
     s_mlp = 8 if quick else 40
@@ -194,8 +195,8 @@ def _jax_setup(X, Y, p_mlp, p_soft, lr, s_mlp, s_soft):
     import numpy as np
     from jax import lax
 
-    from fwdjit import models
-    from fwdjit.train import minibatch_indices
+    from fwdjit.experiments import models
+    from fwdjit.training.loop import minibatch_indices
 
     Xd, Yd = jnp.asarray(X), jnp.asarray(Y)
     mlp_loss = models.jax_loss("mlp")

@@ -26,7 +26,7 @@ if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
 from fwdjit import fwdjit  # noqa: E402
-from fwdjit.cuda import cuda_fwdjit, simulator_enabled  # noqa: E402
+from fwdjit.targets.cuda import cuda_fwdjit, simulator_enabled  # noqa: E402
 
 
 def lorenz_rk4(sigma, rho, beta, x0, y0, z0, dt, n_steps):

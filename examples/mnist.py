@@ -16,7 +16,7 @@ IDX files, e.g. ``train-images-idx3-ubyte[.gz]``).
 
 Writes ``mnist_<model>_loss_vs_{iteration,time}.png`` and ``mnist_<model>.json``
 into ``--out`` and prints a table.  The convolutions of the CNN are plain
-loops (fwdjit/models.py) compiled by Numba: expect a few minutes of
+loops (fwdjit/experiments/models.py) compiled by Numba: expect a few minutes of
 compilation the first time and about 0.5-1 s per step on two cores.
 """
 from __future__ import annotations
@@ -34,10 +34,10 @@ try:
 except ImportError:
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from fwdjit import data, models
-from fwdjit.backprop import backend, backprop_train, describe_backend
-from fwdjit.demo import format_table, machine_description, numpy_accuracy, plot_curves, smooth, time_to_reach
-from fwdjit.train import train
+from fwdjit.experiments import data, models
+from fwdjit.experiments.backprop import backend, backprop_train, describe_backend
+from fwdjit.experiments.demo import format_table, machine_description, numpy_accuracy, plot_curves, smooth, time_to_reach
+from fwdjit.training.loop import train
 
 DEFAULT_STEPS = {"logreg": 25000, "mlp": 2000, "cnn": 40}
 PAPER = {"lr": 2e-4, "decay": 1e-4, "batch": 64}

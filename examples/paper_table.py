@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import mnist  # noqa: E402
 import toy_2d  # noqa: E402
-from fwdjit.demo import format_table, machine_description  # noqa: E402
+from fwdjit.experiments.demo import format_table, machine_description  # noqa: E402
 
 
 def main(argv=None):

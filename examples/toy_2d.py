@@ -28,8 +28,8 @@ try:
 except ImportError:       # running from a checkout without installing
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from fwdjit.demo import format_table, machine_description
-from fwdjit.train import train
+from fwdjit.experiments.demo import format_table, machine_description
+from fwdjit.training.loop import train
 
 
 def beale(p):

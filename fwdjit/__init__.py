@@ -10,7 +10,7 @@
 from . import runtime  # noqa: F401  (registers the helpers generated code calls)
 from .api import FwdjitFunction, __version__, defjvp, get_fwdjit, jvp
 from .api import fwdjit as _fwdjit_decorator
-from .lowrank import LowRank
+from .rules.lowrank import LowRank
 from .errors import (Float32PromotionWarning, FwdjitError, TangentError, TangentMismatch, TransformError, UnsupportedCall,
                      UnsupportedSyntax)
 
@@ -19,7 +19,7 @@ def fwdjit(func=None, *, fastmath=False, cache=True, parallel=False, target="cpu
     """Decorator: compile ``func`` and give it forward-mode derivatives.
 
     ``@fwdjit`` or ``@fwdjit(fastmath=False, cache=True, parallel=False, target="cpu")``;
-    ``target="cuda"`` gives CUDA device functions and kernels (:mod:`fwdjit.cuda`).
+    ``target="cuda"`` gives CUDA device functions and kernels (:mod:`fwdjit.targets.cuda`).
     ``f(*args)`` runs the compiled primal, ``f.jvp(primals, tangents)`` returns
     ``(out, dout)`` (both also inside ``@numba.njit`` code), ``f.tangent_source`` shows the generated code and
     ``f.tangent_function(active)`` gives the Numba dispatcher of the JVP.
@@ -27,7 +27,7 @@ def fwdjit(func=None, *, fastmath=False, cache=True, parallel=False, target="cpu
     if target == "cuda":     # the CUDA target imports the CPU one, never the other way round
         if parallel:
             raise FwdjitError("parallel=True is for the CPU target (CUDA kernels are parallel already)")
-        from .cuda import cuda_fwdjit        # numba.cuda itself is imported on first compile
+        from .targets.cuda import cuda_fwdjit        # numba.cuda itself is imported on first compile
         return cuda_fwdjit(func, fastmath=fastmath, cache=cache)
     return _fwdjit_decorator(func, fastmath=fastmath, cache=cache, parallel=parallel, target=target)
 
@@ -50,15 +50,15 @@ fwdjit.UnsupportedCall = UnsupportedCall
 __all__ = ["fwdjit", "LowRank", "jvp", "defjvp", "jacfwd", "grad", "hvp", "vhv", "hessian", "FwdjitFunction", "FwdjitError", "TransformError", "UnsupportedSyntax",
            "UnsupportedCall", "TangentError", "TangentMismatch", "Float32PromotionWarning", "get_fwdjit", "__version__"]
 
-from .forward import forward_grad, forward_grad_function  # noqa: E402
-from .train import SGD, Adam, Momentum, TrainResult, train  # noqa: E402
+from .training.estimator import forward_grad, forward_grad_function  # noqa: E402
+from .training.loop import SGD, Adam, Momentum, TrainResult, train  # noqa: E402
 
 fwdjit.forward_grad = forward_grad
 fwdjit.forward_grad_function = forward_grad_function
 fwdjit.train = train
 __all__ += ["forward_grad", "forward_grad_function", "train", "TrainResult", "SGD", "Momentum", "Adam"]
 
-from .blas import blas_threads, get_blas_threads, set_blas_threads  # noqa: E402
+from .training.blas import blas_threads, get_blas_threads, set_blas_threads  # noqa: E402
 
 fwdjit.set_blas_threads = set_blas_threads
 fwdjit.get_blas_threads = get_blas_threads

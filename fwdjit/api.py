@@ -30,17 +30,17 @@ from numba.core.errors import TypingError
 from numba.extending import overload
 
 from . import rules as R
-from .codegen import HEADER, define, guard_cache, load_module, namespace_key, value_key
-from .dtypes import float32_twin
-from .lowrank import LowRank
-from .lowrank import mismatch as lowrank_mismatch
+from .targets.cache import HEADER, guard_cache, load_module, namespace_key, value_key
+from .compiler.float32 import float32_twin
+from .rules.lowrank import LowRank
+from .rules.lowrank import mismatch as lowrank_mismatch
 from .errors import Float32PromotionWarning, FwdjitError, TangentError, TangentMismatch, UnsupportedCall
-from .primal import PrimalGen
-from .resolve import parse_function
-from .runtime import has_float32
-from .tangent import Resolver, TangentGen, render
-from .targets_base import TargetFunction, describe, mismatch, user_python_function
-from .validate import validate
+from .compiler.primal import PrimalGen
+from .compiler.resolve import parse_function
+from .runtime import define, has_float32
+from .compiler.tangent import Resolver, TangentGen, render
+from .targets.base import TargetFunction, describe, mismatch, user_python_function
+from .compiler.validate import validate
 
 __version__ = "0.1.0"
 
@@ -341,7 +341,7 @@ class FwdjitFunction(TargetFunction):
         ``i`` comes as two factors ``A`` (m, r) and ``B`` (n, r), in that order
         in place of its one tangent: the JVP in the direction ``A @ B.T``,
         computed without forming it where a product allows
-        (:mod:`fwdjit.lowrank`).
+        (:mod:`fwdjit.rules.lowrank`).
         """
         if active is None:
             active = (True,) * self._nparams
@@ -374,7 +374,7 @@ class FwdjitFunction(TargetFunction):
 
     # ---------------------------------------------------------- vector mode
     def _vector_generator(self, mask, K):
-        from .vector import vectorize
+        from .compiler.vector import vectorize
         gen = self._generator(mask, check_inputs=False)
         fdef = gen.run()
         tnames = set(gen._tnames.values())

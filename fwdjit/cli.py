@@ -71,7 +71,7 @@ def _parser():
                            description="The cache folder holds the generated modules and Numba's compiled "
                                        "code. 'info' counts its files; 'clear' removes the same files.")
     cache.add_argument("action", choices=["info", "clear"])
-    # the demo has its own parser (fwdjit.demo): everything after "demo" is handed to it,
+    # the demo has its own parser (fwdjit.experiments.demo): everything after "demo" is handed to it,
     # --help included
     sub.add_parser("demo", help="train the MLP on embedded MNIST with forward gradients "
                                 "(options: fwdjit demo --help)", add_help=False)
@@ -83,7 +83,7 @@ def main(argv=None):
     parser = _parser()
     args, rest = parser.parse_known_args(argv)
     if args.cmd == "demo":
-        from .demo import main as demo_main
+        from .experiments.demo import main as demo_main
         return demo_main(rest, prog=f"{parser.prog} demo")
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
@@ -131,7 +131,7 @@ def _show(args):
 
 
 def _cache(args):
-    from .codegen import cache_clear, cache_info
+    from .targets.cache import cache_clear, cache_info
     if args.action == "clear":
         before = cache_info()
         n = cache_clear()

@@ -7,6 +7,7 @@ the array version is made once, when Numba types the call.
 """
 from __future__ import annotations
 
+import sys
 import types as types_
 
 import numpy as np
@@ -14,8 +15,35 @@ from numba import types
 from numba.core.errors import TypingError
 from numba.extending import overload
 
-from .codegen import define
 from .errors import TangentMismatch
+
+
+def define(source: str, name: str, namespace: dict, module: str):
+    r"""Execute ``source`` (one ``def name(...)``) as a function of the module ``module``.
+
+    Numba names a compiled function's machine code by its module, its
+    qualified name and a counter that restarts in every process.  Two
+    processes that compile *different* functions with the same module and
+    qualified name can therefore write cache files that define the same
+    symbol with different bodies; a third process that loads both links every
+    call to one of them (a silently wrong result).  So every function that
+    fwdjit generates with ``exec`` gets ``module`` (an imported module whose
+    name is unique to the code it belongs to: a hashed generated module, or
+    ``fwdjit.runtime`` for overloads whose body is a function of the argument
+    types) and a ``name`` that tells it apart inside that module.
+
+    >>> f = define("def twice(x):\n    return 2 * x\n", "twice", {}, "fwdjit.runtime")
+    >>> f(3), f.__module__, f.__qualname__
+    (6, 'fwdjit.runtime', 'twice')
+    """
+    if module not in sys.modules:
+        raise RuntimeError(f"fwdjit: generated code must belong to an imported module, not {module!r}")
+    ns = dict(namespace)
+    ns["__name__"] = module
+    exec(source, ns)
+    fn = ns[name]
+    fn.__qualname__ = name
+    return fn
 
 
 def _float_dtype(t):

@@ -206,7 +206,8 @@ def run(job):
             want = want + dfb(a64, b64) * db64
         return max(_err(y, f(a64, b64)), _err(dy, want)), str(dy.dtype)
     if kind == "fg":
-        from fwdjit import forward_grad_function, rng
+        from fwdjit import forward_grad_function
+        from fwdjit.training import rng
         f, grad = LOSSES[name]
         w = W.astype(dt)
         fg = forward_grad_function(F, wrt=0, n_directions=2)
@@ -215,7 +216,7 @@ def run(job):
         base = rng.seed_key(seed)
         want = np.zeros(len(w))
         w64 = w.astype(np.float64)
-        for k in range(2):    # the directions are a pure function of the seed (fwdjit.rng)
+        for k in range(2):    # the directions are a pure function of the seed (fwdjit.training.rng)
             v = np.empty(len(w), dt)
             rng.fill_direction(v, rng.derive(base, k, 0), rng.NORMAL)
             v = v.astype(np.float64)

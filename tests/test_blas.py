@@ -1,4 +1,4 @@
-"""fwdjit.blas: BLAS threads set around compiled calls (threadpoolctl) and restored afterwards.
+"""fwdjit.training.blas: BLAS threads set around compiled calls (threadpoolctl) and restored afterwards.
 
 The thread counts are read with ``threadpoolctl.threadpool_info()`` (what the
 BLAS libraries themselves report), never from fwdjit's own bookkeeping.
@@ -11,10 +11,10 @@ import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import fwdjit
-from fwdjit import blas
-from fwdjit import forward as forward_mod
+from fwdjit.training import blas
+from fwdjit.training import estimator as forward_mod
 from fwdjit.errors import FwdjitError
-from fwdjit.train import train
+from fwdjit.training.loop import train
 
 
 def sq(x):

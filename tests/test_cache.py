@@ -55,7 +55,7 @@ t0 = time.perf_counter()
 sys.path.insert(0, sys.argv[1])
 opts = json.loads(sys.argv[2])
 import numpy as np
-import fwdjit.codegen as cg
+import fwdjit.targets.cache as cg
 if opts.get("fingerprint"):
     cg._FINGERPRINT = opts["fingerprint"]
 from fwdjit import fwdjit
@@ -317,7 +317,7 @@ import json, sys
 sys.path.insert(0, sys.argv[1])
 import numpy as np
 from fwdjit import fwdjit
-from fwdjit.codegen import cache_clear
+from fwdjit.targets.cache import cache_clear
 import target
 f = fwdjit(target.f)
 jf = f.tangent_function((True, True))        # generated and imported, not compiled yet

@@ -170,7 +170,7 @@ def test_no_compiled_function_is_anonymous(tmp_path, monkeypatch):
     import fwdjit
     import importlib
     from fwdjit import forward_grad_function, train
-    train_mod = importlib.import_module("fwdjit.train")      # the module (fwdjit.train is the function)
+    train_mod = importlib.import_module("fwdjit.training.loop")      # the module (fwdjit.train is the function)
     monkeypatch.setenv("FWDJIT_CACHE_DIR", str(tmp_path))
     f = fwdjit.fwdjit(tuple_out)
     for dt in (np.float64, np.float32):

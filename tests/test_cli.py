@@ -69,7 +69,7 @@ def test_help_of_every_subcommand(tmp_path, entry, sub):
 
 
 def test_demo_module_help(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "fwdjit.demo", "--help"], env=_env(tmp_path), capture_output=True,
+    r = subprocess.run([sys.executable, "-m", "fwdjit.experiments.demo", "--help"], env=_env(tmp_path), capture_output=True,
                        text=True, timeout=120, cwd=tmp_path)
     assert r.returncode == 0 and "--steps" in r.stdout, r.stderr
 

@@ -1,4 +1,4 @@
-"""The CUDA target (fwdjit/cuda.py), checked against the CPU target.
+"""The CUDA target (fwdjit/targets/cuda/), checked against the CPU target.
 
 Runs on a GPU, or without one under Numba's CUDA simulator, which must be
 switched on before numba is first imported in the process, so this file runs
@@ -29,7 +29,7 @@ def _usable():
     except Exception as exc:   # numba-cuda missing
         return False, f"numba.cuda cannot be imported ({exc})"
     try:
-        from fwdjit.cuda import simulator_enabled
+        from fwdjit.targets.cuda import simulator_enabled
         if simulator_enabled():
             return True, ""
         if cuda.is_available():
@@ -50,7 +50,7 @@ if _OK:
     from numba import cuda
 
     import cuda_functions as CF
-    from fwdjit.cuda import CudaFwdjitFunction, cuda_fwdjit
+    from fwdjit.targets.cuda import CudaFwdjitFunction, cuda_fwdjit
 else:   # keep the names defined for collection
     CF = None
 
@@ -472,7 +472,7 @@ def test_bad_jvp_inputs():
 
 # ---------------------------------------------------------------- packaging
 def test_import_fwdjit_does_not_import_numba_cuda():
-    code = ("import sys, fwdjit, fwdjit.cuda\n"
+    code = ("import sys, fwdjit, fwdjit.targets.cuda\n"
             "assert 'numba.cuda' not in sys.modules, 'numba.cuda imported'\n")
     env = dict(os.environ)
     env.pop("NUMBA_ENABLE_CUDASIM", None)

@@ -15,6 +15,7 @@ import sys
 import types as pytypes
 
 import pytest
+from numba import types    # the signature tables below are built even when the tests skip
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _ROOT not in sys.path:
@@ -32,7 +33,7 @@ def _ptx_ok():
     except Exception as exc:
         return False, f"numba.cuda cannot be imported ({exc})"
     try:
-        from fwdjit.cuda import simulator_enabled
+        from fwdjit.targets.cuda import simulator_enabled
         if simulator_enabled():
             return False, "the CUDA simulator is on"
 
@@ -53,7 +54,7 @@ if _OK:
     from numba import cuda, types
 
     import cuda_functions as CF
-    from fwdjit.cuda import cuda_fwdjit
+    from fwdjit.targets.cuda import cuda_fwdjit
 else:
     CF = None
 

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from fwdjit import data
+from fwdjit.experiments import data
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = os.path.join(ROOT, "examples")
@@ -147,7 +147,7 @@ def test_toy_2d_figures_answer_the_questions(tmp_path, monkeypatch):
 
 def test_demo_figures_say_settings_accuracy_and_clock(tmp_path, monkeypatch):
     pytest.importorskip("matplotlib")
-    from fwdjit.demo import plot_curves
+    from fwdjit.experiments.demo import plot_curves
     figs = _Figures(monkeypatch)
     t = np.linspace(0.01, 1.0, 50)
     runs = [("forward gradient (fwdjit)", t, np.linspace(2.3, 1.0, 50), "test accuracy 61.0%"),
@@ -172,9 +172,9 @@ def test_mnist_example_on_idx_files(tmp_path):
 
 def test_backprop_reference_sees_the_same_batches():
     pytest.importorskip("jax")
-    from fwdjit import models
-    from fwdjit.backprop import backprop_train
-    from fwdjit.train import train
+    from fwdjit.experiments import models
+    from fwdjit.experiments.backprop import backprop_train
+    from fwdjit.training.loop import train
     r = np.random.default_rng(1)
     X = r.random((200, 784)).astype(np.float32)
     Y = data.one_hot(r.integers(0, 10, 200))

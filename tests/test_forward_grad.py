@@ -24,8 +24,8 @@ import numpy as np
 import pytest
 
 import fwdjit
-from fwdjit import rng
-from fwdjit.forward import forward_grad, forward_grad_function
+from fwdjit.training import rng
+from fwdjit.training.estimator import forward_grad, forward_grad_function
 
 
 def quad(x, a):

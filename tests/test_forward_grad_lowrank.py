@@ -70,7 +70,7 @@ import numpy as np
 import pytest
 
 import fwdjit
-from fwdjit.forward import forward_grad, forward_grad_function
+from fwdjit.training.estimator import forward_grad, forward_grad_function
 
 HAVE_LOWRANK = hasattr(fwdjit, "LowRank")
 needs_lowrank = pytest.mark.skipif(not HAVE_LOWRANK, reason="low-rank API of issue 13 not merged yet")
@@ -330,7 +330,7 @@ def _user_quad(W, x):
 
 
 def passed_and_reassigned(W, X, x, y, Z):
-    # W's tangent is materialized here (see fwdjit.lowrank): still the same JVP
+    # W's tangent is materialized here (see fwdjit.rules.lowrank): still the same JVP
     s = _user_quad(W, x)           # W passed to another user function
     W = 2.0 * W + 1.0              # W reassigned
     return s, W @ x, X @ W, y @ W

@@ -5,13 +5,13 @@ import textwrap
 import numpy as np
 import pytest
 
-from fwdjit.activity import Activity
-from fwdjit.dtypes import float32_twin
+from fwdjit.compiler.activity import Activity
+from fwdjit.compiler.float32 import float32_twin
 from fwdjit.errors import UnsupportedSyntax
-from fwdjit.normalize import NameGen, normalize
-from fwdjit.resolve import FunctionInfo, parse_function
-from fwdjit.tangent import Resolver, TangentGen, is_cheap, render
-from fwdjit.validate import validate
+from fwdjit.compiler.normalize import NameGen, normalize
+from fwdjit.compiler.resolve import FunctionInfo, parse_function
+from fwdjit.compiler.tangent import Resolver, TangentGen, is_cheap, render
+from fwdjit.compiler.validate import validate
 
 
 def info_of(src, namespace=None):
@@ -223,7 +223,7 @@ def test_float32_twin_leaves_conditions_alone():
 
 
 def test_constant_if_tests_are_folded_but_not_huge_powers():
-    from fwdjit.normalize import _const_truth
+    from fwdjit.compiler.normalize import _const_truth
     import ast as _ast
     assert _const_truth(_ast.parse("0.5 <= 0.25", mode="eval").body) is False
     assert _const_truth(_ast.parse("not (1 < 2 and 3 > 4)", mode="eval").body) is True

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import fwdjit
-from fwdjit import rng
-from fwdjit.train import Adam, Momentum, SGD, minibatch_indices, train
+from fwdjit.training import rng
+from fwdjit.training.loop import Adam, Momentum, SGD, minibatch_indices, train
 
 
 def linreg(w, b, X, y):

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import fwdjit
-from fwdjit import rng
-from fwdjit.train import draw_factors, train
+from fwdjit.training import rng
+from fwdjit.training.loop import draw_factors, train
 
 
 def softmax_reg(W, b, X, Y):

@@ -6,14 +6,14 @@ fresh global name, collected in ``bindings``), every call to a black box with a
 derivative rule pointed at the rule's compiled version, and in-place updates
 that may read overlapping memory buffered.  Both targets use it: the CPU
 target (:mod:`fwdjit.api`) compiles the result with ``numba.njit``, the CUDA
-target (:mod:`fwdjit.cuda`) as a device function or kernel.
+target (:mod:`fwdjit.targets.cuda`) as a device function or kernel.
 
-``fj`` is anything with ``info`` (a :class:`fwdjit.resolve.FunctionInfo`) and a
-``resolver`` (a :class:`fwdjit.tangent.Resolver`, or ``None`` for no rewriting
+``fj`` is anything with ``info`` (a :class:`fwdjit.compiler.resolve.FunctionInfo`) and a
+``resolver`` (a :class:`fwdjit.compiler.tangent.Resolver`, or ``None`` for no rewriting
 of calls):
 
 >>> import ast, types
->>> from fwdjit.resolve import parse_function
+>>> from fwdjit.compiler.resolve import parse_function
 >>> def f(x):
 ...     "doc"
 ...     return x * 2.0

@@ -175,7 +175,7 @@ def main(argv=None, prog=None):
     t_all = time.perf_counter()
     from . import data, models
     from .backprop import backend, backprop_train, describe_backend
-    from .train import train
+    from ..training.loop import train
 
     print("fwdjit demo: forward gradients (Baydin et al. 2022, 'Gradients without Backpropagation')")
     print(f"machine: {machine_description()}")

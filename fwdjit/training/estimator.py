@@ -6,7 +6,7 @@ JVP): no reverse pass, no tape.  ``forward_grad`` computes it for chosen
 arguments of a loss; ``forward_grad_function`` returns the same computation
 as a Numba dispatcher that user ``@njit`` code (a training loop) can call.
 
-Directions come from the counter-based generator in :mod:`fwdjit.rng`: one
+Directions come from the counter-based generator in :mod:`fwdjit.training.rng`: one
 independent ``v`` per differentiated argument, regenerated from
 ``(seed, direction index, argument index)``, so a call is reproduced exactly
 by its seed.
@@ -27,12 +27,12 @@ from numba.core.errors import TypingError
 from numba.extending import overload
 
 from . import rng
-from .api import __version__, as_fwdjit, numpy_scalars
+from ..api import __version__, as_fwdjit, numpy_scalars
 from .blas import compiled_call
-from .codegen import HEADER, guard_cache, load_module
-from .derivatives import scalar_like
-from .errors import FwdjitError
-from .lowrank import LowRank
+from ..targets.cache import HEADER, guard_cache, load_module
+from ..derivatives import scalar_like
+from ..errors import FwdjitError
+from ..rules.lowrank import LowRank
 
 __all__ = ["forward_grad", "forward_grad_function", "as_fwdjit", "normalize_wrt"]
 
@@ -272,7 +272,7 @@ def forward_grad_function(loss, wrt=0, n_directions=1, distribution="normal", di
     ``V = A @ B.T / sqrt(rank)`` with ``A`` (m x rank) and ``B`` (n x rank) of
     independent entries from ``distribution``; other arguments get dense
     directions.  The JVP keeps ``V`` factored in products
-    (:mod:`fwdjit.lowrank`), so it costs about the primal's products plus one
+    (:mod:`fwdjit.rules.lowrank`), so it costs about the primal's products plus one
     per layer, and only ``rank * (m + n)`` numbers are drawn per matrix.  The
     estimate stays unbiased (``E[vec V vec V^T] = I``); its variance is larger
     than a dense direction's (see the module docstring).
@@ -353,7 +353,7 @@ def forward_grad(loss, args, wrt=0, n_directions=1, distribution="normal", seed=
                               + (f" of dtype {a.dtype}" if isinstance(a, np.ndarray) else ""))
     disp = forward_grad_function(fj, idx, n_directions, distribution, directions, rank)
     call = args + (int(seed) & 0x7FFFFFFFFFFFFFFF,)
-    with compiled_call():                # BLAS threads as fwdjit.blas says, restored after
+    with compiled_call():                # BLAS threads as fwdjit.training.blas says, restored after
         out = disp(*call)
     value, grads = numpy_scalars(disp, call, out)      # float32 results as np.float32, as NumPy
     # a scalar argument's estimate is a NumPy scalar of its dtype, as fwdjit.grad returns

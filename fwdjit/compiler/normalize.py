@@ -29,7 +29,7 @@ from __future__ import annotations
 import ast
 import copy
 
-from .errors import UnsupportedSyntax
+from ..errors import UnsupportedSyntax
 
 
 class NameGen:

@@ -1,4 +1,7 @@
-"""Pass 7, codegen: write generated source to the cache folder and import it.
+"""The cache: write generated source to the cache folder and import it.
+
+Input: a module's text, its namespace and a stem; output: the imported module
+(a real file under a hashed name).
 
 Each generated module is a real file, named by a hash of its text, the
 compile options, the callees' keys and the versions of fwdjit, Numba, NumPy
@@ -51,9 +54,31 @@ _FINGERPRINT = None
 # ``value_key``, rules of black boxes in the jvp entry's key, rule partials and
 # black boxes compiled under content-unique names).
 CACHE_FORMAT = 3
-# modules that generate no code: editing them must not recompile everything
-_NOT_CODEGEN = {"__init__.py", "__main__.py", "cli.py", "demo.py", "testing.py", "models.py", "backprop.py",
-                "derivatives.py"}
+# the package's root: the fingerprint walks every subpackage below it
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+# modules (paths relative to the package root) that generate no code: editing them must not
+# recompile everything; a folder name stands for everything under it
+_NOT_CODEGEN = {"__init__.py", "__main__.py", "cli.py", "testing.py", "derivatives.py", "experiments"}
+
+
+def fingerprinted_sources(root=PACKAGE_ROOT):
+    """The fwdjit source files the fingerprint hashes, relative to the package root, sorted.
+
+    Every ``*.py`` in every subpackage, except the modules that generate no code.
+
+    >>> srcs = fingerprinted_sources()
+    >>> "compiler/tangent.py" in srcs and "rules/__init__.py" in srcs and "targets/cache.py" in srcs
+    True
+    >>> "cli.py" in srcs or any(s.startswith("experiments/") for s in srcs)
+    False
+    """
+    out = []
+    for p in sorted(root.rglob("*.py")):
+        rel = p.relative_to(root).as_posix()
+        if rel in _NOT_CODEGEN or rel.split("/")[0] in _NOT_CODEGEN:
+            continue
+        out.append(rel)
+    return out
 
 
 def fingerprint() -> str:
@@ -61,13 +86,11 @@ def fingerprint() -> str:
     global _FINGERPRINT
     if _FINGERPRINT is None:
         h = hashlib.sha256()
-        here = Path(__file__).parent
+        here = PACKAGE_ROOT
         h.update(f"cache-format={CACHE_FORMAT}".encode())
-        for p in sorted(here.rglob("*.py")):
-            if p.name in _NOT_CODEGEN and p.parent == here:
-                continue
-            h.update(p.relative_to(here).as_posix().encode())
-            h.update(p.read_bytes())
+        for rel in fingerprinted_sources(here):
+            h.update(rel.encode())
+            h.update((here / rel).read_bytes())
         h.update(f"numba={numba.__version__};numpy={np.__version__};py={sys.version}".encode())
         _FINGERPRINT = h.hexdigest()
     return _FINGERPRINT
@@ -79,34 +102,6 @@ def key_of(text: str, extra: str = "") -> str:
     h.update(extra.encode())
     h.update(text.encode())
     return h.hexdigest()[:20]
-
-
-def define(source: str, name: str, namespace: dict, module: str):
-    r"""Execute ``source`` (one ``def name(...)``) as a function of the module ``module``.
-
-    Numba names a compiled function's machine code by its module, its
-    qualified name and a counter that restarts in every process.  Two
-    processes that compile *different* functions with the same module and
-    qualified name can therefore write cache files that define the same
-    symbol with different bodies; a third process that loads both links every
-    call to one of them (a silently wrong result).  So every function that
-    fwdjit generates with ``exec`` gets ``module`` (an imported module whose
-    name is unique to the code it belongs to: a hashed generated module, or
-    ``fwdjit.runtime`` for overloads whose body is a function of the argument
-    types) and a ``name`` that tells it apart inside that module.
-
-    >>> f = define("def twice(x):\n    return 2 * x\n", "twice", {}, "fwdjit.runtime")
-    >>> f(3), f.__module__, f.__qualname__
-    (6, 'fwdjit.runtime', 'twice')
-    """
-    if module not in sys.modules:
-        raise RuntimeError(f"fwdjit: generated code must belong to an imported module, not {module!r}")
-    ns = dict(namespace)
-    ns["__name__"] = module
-    exec(source, ns)
-    fn = ns[name]
-    fn.__qualname__ = name
-    return fn
 
 
 # modules whose contents are not the user's: named, not hashed (their versions are in the fingerprint)

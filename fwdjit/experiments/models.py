@@ -141,7 +141,7 @@ MODELS = {"logreg": (logreg_loss, logreg_logits), "mlp": (mlp_loss, mlp_logits),
 
 def accuracy(model, params, X, labels, batch=500):
     """Fraction of ``labels`` predicted by ``model`` at ``params`` (compiled primal of the logits)."""
-    from .api import get_fwdjit
+    from ..api import get_fwdjit
     logits_fn = get_fwdjit(MODELS[model][1]).primal_function
     correct = 0
     for s in range(0, X.shape[0], batch):

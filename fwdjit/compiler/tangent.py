@@ -9,7 +9,7 @@ tangent and get no code.  Each block of output starts with a comment naming
 the source line it came from.
 
 >>> import ast
->>> from fwdjit.resolve import FunctionInfo
+>>> from fwdjit.compiler.resolve import FunctionInfo
 >>> import numpy as np
 >>> src = "def f(x, y):\\n    z = np.sin(np.exp(x) * y)\\n    return z + 1.0"
 >>> tree = ast.parse(src).body[0]
@@ -37,13 +37,13 @@ import re
 
 import numpy as np
 
-from . import lowrank as LR
-from . import rules as R
+from .. import rules as R
+from ..rules import lowrank as LR
 from .activity import Activity, alias_groups, factorable, mutated_names, root_name, view_base
-from .errors import UnsupportedCall, UnsupportedSyntax
+from ..errors import UnsupportedCall, UnsupportedSyntax
 from .normalize import NameGen, all_names, normalize
 from .resolve import MISSING, resolve_attr
-from .targets_base import user_python_function
+from .callees import user_python_function
 
 COMMENT = "__FJ_COMMENT__"
 
@@ -118,7 +118,7 @@ class Val:
         self.t = t
         self.node = node
         self.items = items
-        self.lowrank = None          # (A, B): the tangent is A @ B.T, kept factored (fwdjit.lowrank)
+        self.lowrank = None          # (A, B): the tangent is A @ B.T, kept factored (fwdjit.rules.lowrank)
 
     @property
     def active(self):
@@ -780,7 +780,7 @@ def blas_safe_args(obj, args, keywords):
 def buffered_rhs(target, value, aliases):
     """``value`` read through a copy when it may be a partial view of the in-place ``target``.
 
-    ``aliases`` is :func:`fwdjit.activity.alias_groups` of the function: after
+    ``aliases`` is :func:`fwdjit.compiler.activity.alias_groups` of the function: after
     ``u = v``, ``u[1:] += v[::-1][1:]`` overlaps as ``u[1:] += u[::-1][1:]`` does;
     after ``u = v[::-1]``, even ``u += v`` does.
     """

@@ -37,7 +37,7 @@ import os
 import threading
 from contextlib import contextmanager
 
-from .errors import FwdjitError
+from ..errors import FwdjitError
 
 __all__ = ["ENV_VAR", "DEFAULT_CAP", "available_cpus", "default_blas_threads", "set_blas_threads",
            "get_blas_threads", "blas_threads", "compiled_call", "blas_info", "current_blas_threads"]

@@ -3,9 +3,9 @@
 Neither is a dependency of fwdjit: ``backend()`` says which one imports
 (JAX first), and ``backprop_train`` raises ``ImportError`` with an
 explanation when neither does.  The references train the same models
-(:mod:`fwdjit.models`) from the same initial parameters on exactly the same
+(:mod:`fwdjit.experiments.models`) from the same initial parameters on exactly the same
 minibatches as ``fwdjit.train`` with the same seed
-(:func:`fwdjit.train.minibatch_indices`), with plain SGD and the same
+(:func:`fwdjit.training.loop.minibatch_indices`), with plain SGD and the same
 learning-rate schedule, so loss curves are comparable step by step.
 
 JAX: one ``jax.jit``-compiled step (``value_and_grad`` + update) run in
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import models
-from .train import minibatch_indices
+from ..training.loop import minibatch_indices
 
 __all__ = ["backend", "backprop_train", "BackpropResult", "describe_backend"]
 

@@ -27,7 +27,7 @@ it, never writes into it (``W[i] = ...``, ``W += ...``), never aliases it
 an array method that may write; otherwise its tangent is materialized at
 entry, and every other use reads the materialized ``dW``.
 
-Which arguments qualify is decided by :func:`fwdjit.activity.factorable`.
+Which arguments qualify is decided by :func:`fwdjit.compiler.activity.factorable`.
 
 >>> import ast
 >>> from types import SimpleNamespace as Val
@@ -50,7 +50,7 @@ class LowRank(NamedTuple):
     Pass it in ``f.jvp(primals, tangents)`` in place of a dense tangent:
     ``A`` has shape (m, r) and ``B`` (n, r) for an argument of shape (m, n),
     both of the argument's dtype.  The generated JVP keeps the factors in
-    products (see :mod:`fwdjit.lowrank`); the result equals the JVP with the
+    products (see :mod:`fwdjit.rules.lowrank`); the result equals the JVP with the
     dense tangent ``A @ B.T``.
     """
     A: object

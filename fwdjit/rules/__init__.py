@@ -576,7 +576,7 @@ ZERO_ATTRS = {"shape", "size", "ndim", "dtype", "strides", "itemsize", "nbytes",
 # Generated tangent code calls these; rules for them let fwdjit differentiate
 # its own output (forward over forward).
 def _register_runtime_rules():
-    from . import runtime as rt
+    from .. import runtime as rt
 
     def _select_rt(c):
         cond, a, b = c.args

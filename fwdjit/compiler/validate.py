@@ -4,7 +4,7 @@ Anything else raises :class:`~fwdjit.errors.UnsupportedSyntax` naming the
 construct, with file, line, a caret and a hint.
 
 >>> import ast
->>> from fwdjit.resolve import FunctionInfo
+>>> from fwdjit.compiler.resolve import FunctionInfo
 >>> tree = ast.parse("def f(x):\\n    return [v for v in x]").body[0]
 >>> info = FunctionInfo(func=None, name="f", qualname="f", filename="<demo>", tree=tree, params=["x"])
 >>> try:
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ast
 
-from .errors import UnsupportedSyntax
+from ..errors import UnsupportedSyntax
 
 _STMT_HINTS = {
     ast.Try: ("try/except", "compiled derivative code cannot catch exceptions; check inputs before calling"),

@@ -12,7 +12,7 @@ One step (Algorithm 1 of Baydin et al. 2022 for ``optimizer="sgd"``):
 1. minibatch: rows ``perm[pos*B:(pos+1)*B]`` of every data array, ``perm`` a
    random permutation of the rows per epoch (no replacement);
 2. directions: one ``v`` per parameter array, from ``(seed, step, k, i)``
-   (:mod:`fwdjit.rng`, counter-based);
+   (:mod:`fwdjit.training.rng`, counter-based);
 3. JVP: ``value, d = jf(params, batch, extra, v)``, ``d = grad f . v``;
 4. update with ``g = d v``; ``lr_t = lr * exp(-lr_decay * t)``.
 
@@ -42,11 +42,11 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from . import rng
-from .api import __version__, as_fwdjit
+from ..api import __version__, as_fwdjit
 from .blas import blas_threads, compiled_call  # noqa: F401  (blas_threads: re-exported)
-from .codegen import HEADER, load_module
-from .errors import FwdjitError
-from .forward import direction_rank
+from ..targets.cache import HEADER, load_module
+from ..errors import FwdjitError
+from .estimator import direction_rank
 
 __all__ = ["train", "TrainResult", "SGD", "Momentum", "Adam", "Optimizer", "blas_threads", "now",
            "PHASES", "make_optimizer", "minibatch_indices"]
@@ -101,7 +101,7 @@ def now():
 
 
 # ------------------------------------------------------------- BLAS threads
-# blas_threads (the block form) lives in fwdjit.blas; kept importable from here.
+# blas_threads (the block form) lives in fwdjit.training.blas; kept importable from here.
 
 
 # ------------------------------------------------------------- optimizers
@@ -655,7 +655,7 @@ def train(loss, params, data=(), *, steps, batch_size=64, lr=2e-4, lr_decay=0.0,
     distribution : ``"normal"`` or ``"rademacher"``.
     directions, rank : ``"dense"`` (default) or ``"lowrank"``: every 2-d parameter gets
         directions ``A @ B.T / sqrt(rank)`` (``A``: m x rank, ``B``: n x rank) that the JVP
-        keeps factored (:mod:`fwdjit.lowrank`); 1-d parameters stay dense.  Unbiased, cheaper
+        keeps factored (:mod:`fwdjit.rules.lowrank`); 1-d parameters stay dense.  Unbiased, cheaper
         per step, more variance.  With ``optimizer="sgd"`` the update is one rank-r pass over
         each matrix; nothing dense is drawn or stored.
     gradient : ``"forward"`` (forward gradient) or ``"exact"`` (the exact gradient from
@@ -669,7 +669,7 @@ def train(loss, params, data=(), *, steps, batch_size=64, lr=2e-4, lr_decay=0.0,
         batch, directions, jvp, update; five clock reads per step).
     blas_threads_n : BLAS threads during training: an int, 0 (leave the pools as they are) or
         None (``fwdjit.set_blas_threads``, ``FWDJIT_BLAS_THREADS``, else half the available
-        CPUs, at most 8; see :mod:`fwdjit.blas`); restored afterwards.
+        CPUs, at most 8; see :mod:`fwdjit.training.blas`); restored afterwards.
     callback : ``callback(step, params) -> dict or None`` called between chunks, every
         ``callback_every`` steps (the chunks are cut there) and at the end; dicts are
         collected in ``result.evals`` as ``(step, seconds, dict)``.

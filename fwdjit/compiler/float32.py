@@ -1,4 +1,4 @@
-"""Pass 6, dtypes: the float32-safe twin of a generated function.
+"""Pass 6, float32: the float32-safe twin of a generated function.
 
 NumPy 2 (NEP 50) treats Python numbers as *weak*: ``float32_array * 2.0`` is
 float32.  Numba promotes it to float64, and also computes ``np.sin(float32)``
@@ -45,7 +45,7 @@ _VALUE_FUNCS = {np.where: (1, 2), np.clip: (0, 1, 2), min: (0, 1, 2, 3, 4, 5), m
 
 
 def _runtime_value_funcs():
-    from . import runtime
+    from .. import runtime
     return {runtime.select: (1, 2)}     # fj.select(cond, dx, 0.0): the 0.0 takes dx's float type
 
 

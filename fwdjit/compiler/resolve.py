@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import UnsupportedSyntax
+from ..errors import UnsupportedSyntax
 
 
 @dataclass

@@ -13,7 +13,7 @@ and iterated to a fixpoint, so loops and branches need no special care:
   and other integer-valued operations never carry a tangent.
 
 >>> import ast
->>> from fwdjit.resolve import FunctionInfo
+>>> from fwdjit.compiler.resolve import FunctionInfo
 >>> src = "def f(x, n):\\n    s = 0.0\\n    for i in range(n):\\n        s += x[i] * i\\n    k = n * 2\\n    return s"
 >>> tree = ast.parse(src).body[0]
 >>> info = FunctionInfo(func=None, name="f", qualname="f", filename="<demo>", tree=tree, params=["x", "n"])
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import ast
 
-from . import rules as R
+from .. import rules as R
 
 _VIEW_METHODS = {"reshape", "ravel", "transpose", "view", "squeeze", "swapaxes", "diagonal"}
 #: ``np.f(a, ...)`` that may return a view of ``a``
@@ -134,7 +134,7 @@ def mutated_names(tree):
 class Activity:
     """Fixpoint activity analysis of one (normalized) function body.
 
-    ``resolver`` classifies calls (see :class:`fwdjit.tangent.Resolver`); it
+    ``resolver`` classifies calls (see :class:`fwdjit.compiler.tangent.Resolver`); it
     may be None for code without calls to user functions.
     """
 
@@ -279,7 +279,7 @@ _WRITING_METHODS = frozenset({"fill", "sort", "resize", "put", "itemset", "setfl
 
 
 def factorable(tree, params, classify):
-    """The parameters of ``tree`` whose low-rank tangent may stay factored (:mod:`fwdjit.lowrank`).
+    """The parameters of ``tree`` whose low-rank tangent may stay factored (:mod:`fwdjit.rules.lowrank`).
 
     The factors stand for the tangent only while the argument keeps its value, so an
     argument qualifies only if it is never assigned, written into, aliased, or passed to a

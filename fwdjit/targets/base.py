@@ -1,9 +1,10 @@
-"""What the CPU target (:mod:`fwdjit.api`) and the CUDA target (:mod:`fwdjit.cuda`) share.
+"""What the CPU target (:mod:`fwdjit.api`) and the CUDA target (:mod:`fwdjit.targets.cuda`) share.
 
 Both targets import this module; it imports neither of them.
 
-* :func:`user_python_function`: a callee object in, the Python function fwdjit
-  transforms for it out (``None`` for library functions and black boxes);
+* :func:`~fwdjit.compiler.callees.user_python_function` (re-exported here for
+  the targets): a callee object in, the Python function fwdjit transforms for
+  it out (``None`` for library functions and black boxes);
 * :class:`TargetFunction`: the part of a compiled function both targets
   compute the same way: :meth:`~TargetFunction.effective_mask` (an activity
   pattern in, the pattern once in-place writes are accounted for out) and
@@ -17,69 +18,48 @@ Both targets import this module; it imports neither of them.
 'expected shape (3,) and dtype float64 (like the primal), given array of shape (2,) and dtype float64'
 >>> mismatch(1.0, 2.0) is None
 True
->>> def g(x):
-...     return x
->>> user_python_function(g) is g, user_python_function(np.sin), user_python_function(len)
-(True, None, None)
 """
 from __future__ import annotations
 
 import hashlib
-import types
 
 import numpy as np
 
-from . import rules as R
-from .activity import Activity
-from .codegen import namespace_key
-from .normalize import NameGen, all_names, normalize
+from .. import rules as R
+from ..compiler.activity import Activity
+from ..compiler.callees import user_python_function
+from .cache import namespace_key
+from ..compiler.normalize import NameGen, all_names, normalize
 
-__all__ = ["user_python_function", "TargetFunction", "mismatch", "describe", "is_device_array"]
+__all__ = ["user_python_function", "TargetFunction", "mismatch", "describe", "is_device_array", "cached"]
 
-# modules whose functions are library code, never transformed as user functions
-_LIBRARY = ("numpy", "math", "numba", "numba_cuda")
-# device code is compiled from the user's own source only: not from fwdjit's modules
-# (models, runtime helpers) nor from the CPU code fwdjit generated
-_NOT_DEVICE = _LIBRARY + ("fwdjit", "fwdjit_generated")
+def cached(table, key, make, lock):
+    """``table[key]``, made by ``make()`` the first time, once even when threads race.
 
+    Double-checked: a hit takes no lock; a miss takes ``lock`` (re-entrant
+    where ``make`` builds callees through ``cached`` too) and looks again.
 
-def user_python_function(obj, device=False):
-    """The Python function behind a user callee, or ``None`` for anything else.
-
-    A plain function is itself; a Numba dispatcher gives its Python function
-    (for one fwdjit compiled, its plain generated function, not the entry
-    stub).  ``device=True`` (the CUDA target) also unwraps fwdjit functions of
-    either target (anything whose class has ``fwdjit_target``) and CUDA
-    dispatchers, and leaves out fwdjit's own modules and generated code.
+    >>> import threading
+    >>> table, calls = {}, []
+    >>> cached(table, "k", lambda: calls.append(1) or "v", threading.RLock())
+    'v'
+    >>> cached(table, "k", lambda: calls.append(1) or "w", threading.RLock()), len(calls)
+    ('v', 1)
     """
-    if device and getattr(type(obj), "fwdjit_target", None) is not None:
-        return obj.py_func
-    try:
-        from numba.core.dispatcher import Dispatcher
-    except ImportError:  # pragma: no cover
-        Dispatcher = ()
-    if isinstance(obj, Dispatcher):
-        fn = getattr(obj, "_fwdjit_plain", None) or obj.py_func
-    elif device and type(obj).__name__ == "FakeCUDAKernel":           # the simulator's cuda.jit
-        fn = getattr(obj, "fn", None)
-    elif device and hasattr(obj, "py_func") and hasattr(obj, "targetoptions"):
-        fn = obj.py_func                                                # cuda.jit dispatchers
-    elif isinstance(obj, types.FunctionType):
-        fn = obj
-    else:
-        return None
-    if not isinstance(fn, types.FunctionType):
-        return None
-    mod = getattr(fn, "__module__", "") or ""
-    if mod.split(".")[0] in (_NOT_DEVICE if device else _LIBRARY) or mod == "fwdjit.runtime":
-        return None
-    return fn
+    got = table.get(key)
+    if got is not None:
+        return got
+    with lock:
+        got = table.get(key)
+        if got is None:
+            got = table[key] = make()
+        return got
 
 
 class TargetFunction:
     """Mixin for one user function compiled for a target.
 
-    Needs ``name``, ``info`` (a :class:`fwdjit.resolve.FunctionInfo`), ``params``,
+    Needs ``name``, ``info`` (a :class:`fwdjit.compiler.resolve.FunctionInfo`), ``params``,
     ``options``, ``resolver``, the dicts/sets ``_effective`` and ``_analyzing``, and:
 
     * ``key_prefix``: the target's prefix to the hashed source (it keeps

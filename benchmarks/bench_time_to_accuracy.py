@@ -10,8 +10,8 @@ method (``fwdjit.train.minibatch_indices``), 4,000 training / 1,000 test
 images (``fwdjit.data.split_subset``, as the demo).
 
 Methods: forward gradients with dense directions (normal, Rademacher) and
-low-rank directions (rank 1 and 4, normal factors; skipped with a message
-while ``fwdjit.train`` has no ``directions=``), each with K = 1 and K = 4
+low-rank directions (rank 1 and 4 with normal factors, rank 1 with Rademacher
+factors), each with K = 1 and K = 4
 directions per step; and JAX backprop (``jax.jit`` of ``lax.scan`` over a
 chunk of steps).
 
@@ -78,6 +78,10 @@ def methods(lowrank_ok):
         if lowrank_ok:
             for r in (1, 4):
                 out.append((f"FG low-rank r={r} K={K}", "fg", {"directions": "lowrank", "rank": r}, K))
+            # rank-1 Rademacher factors: the second moments of a dense Rademacher direction
+            # (tests/test_forward_grad_lowrank.py) at the cost of a rank-1 one
+            out.append((f"FG low-rank Rademacher r=1 K={K}", "fg",
+                        {"directions": "lowrank", "rank": 1, "distribution": "rademacher"}, K))
     out.append(("JAX backprop", "bp", {}, 1))
     return out
 

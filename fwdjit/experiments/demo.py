@@ -145,12 +145,22 @@ def _fmt_s(s):
 
 
 # -------------------------------------------------------------------- main
+# best η₀ of benchmarks/bench_time_to_accuracy.py's grid for each kind of direction (K = 1)
+DEFAULT_LR = {"lowrank": 6e-4, "dense": 6e-4}
+
+
 def _parser(prog=None):
     p = argparse.ArgumentParser(prog=prog or "python -m fwdjit demo",
                                 description="Forward-gradient training of the MNIST MLP (Baydin et al. 2022).")
     p.add_argument("--steps", type=int, default=3000, help="training steps (default 3000)")
-    p.add_argument("--lr", type=float, default=6e-4,
-                   help="initial learning rate (default 6e-4; the paper's 2e-4 learns too slowly for a demo)")
+    p.add_argument("--directions", default="lowrank", choices=["lowrank", "dense"],
+                   help="forward-gradient directions (default lowrank: rank-r factors per weight matrix, "
+                        "the fastest to a given accuracy in benchmarks/bench_time_to_accuracy.py)")
+    p.add_argument("--rank", type=int, default=1, help="rank of low-rank directions (default 1)")
+    p.add_argument("--lr", type=float, default=None,
+                   help=f"initial learning rate (default {DEFAULT_LR['lowrank']:g} for low-rank and "
+                        f"{DEFAULT_LR['dense']:g} for dense directions; the paper's 2e-4 learns too slowly "
+                        "for a demo)")
     p.add_argument("--decay", type=float, default=1e-4, help="k in lr * exp(-k t) (default 1e-4, the paper's)")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
@@ -172,6 +182,10 @@ def main(argv=None, prog=None):
         if argv and argv[0] == "demo":
             argv = argv[1:]
     args = _parser(prog).parse_args(argv)
+    if args.lr is None:
+        args.lr = DEFAULT_LR[args.directions]
+    kind = (f"rank-{args.rank} low-rank {args.distribution}" if args.directions == "lowrank"
+            else f"dense {args.distribution}")
     t_all = time.perf_counter()
     from . import data, models
     from .backprop import backend, backprop_train, describe_backend
@@ -188,19 +202,20 @@ def main(argv=None, prog=None):
     params0 = models.init("mlp", seed=args.seed)
     n = models.n_params(params0)
     print(f"model: MLP 784-1024-1024-10 (ReLU), {n:,} parameters, float32; batch {args.batch}, "
-          f"SGD lr {args.lr:g} * exp(-{args.decay:g} t), {args.distribution} directions")
+          f"SGD lr {args.lr:g} * exp(-{args.decay:g} t), {kind} directions")
     print("compiling the JVP and the training loop (cached on disk after the first run) ...", flush=True)
 
     threads = args.threads              # 0: fwdjit leaves the BLAS pools as they are
     fg = train(models.mlp_loss, params0, (X, Y), steps=args.steps, batch_size=args.batch, lr=args.lr,
                lr_decay=args.decay, distribution=args.distribution, seed=args.seed, timing="phases",
+               directions=args.directions, rank=args.rank,
                blas_threads_n=threads, max_seconds=args.seconds, desc="forward gradient")
     print(f"compiled in {fg.compile_time:.1f} s")
     if fg.stopped:
         print(f"forward gradient: stopped: {fg.stopped}")
     fg_acc = numpy_accuracy("mlp", fg.params, Xt, te_l)
     share = fg.sampling_update_share(skip=min(5, max(fg.steps_done - 1, 0)))
-    runs = [("forward gradient (fwdjit)", fg.times, fg.losses, f"test accuracy {100 * fg_acc:.1f}%")]
+    runs = [(f"forward gradient (fwdjit, {kind})", fg.times, fg.losses, f"test accuracy {100 * fg_acc:.1f}%")]
 
     bp = None
     name = None if args.backprop == "none" else backend(None if args.backprop == "auto" else args.backprop)
@@ -224,7 +239,7 @@ def main(argv=None, prog=None):
     target = float(np.mean(fg.losses[-k:])) if fg.steps_done else float("nan")
     rows = []
     s_fg, t_fg = time_to_reach(fg.times, fg.losses, target, k)
-    rows.append(["forward gradient (fwdjit)", fg.steps_done, _fmt_ms(float(fg.step_times.mean())),
+    rows.append([f"forward gradient ({kind})", fg.steps_done, _fmt_ms(float(fg.step_times.mean())),
                  f"{np.mean(fg.losses[-k:]):.4f}", _fmt_s(t_fg), f"{100 * fg_acc:.1f}%"])
     if bp is not None:
         s_bp, t_bp = time_to_reach(bp.times, bp.losses, target, k)
@@ -245,7 +260,7 @@ def main(argv=None, prog=None):
     if not args.no_plots:
         os.makedirs(args.out, exist_ok=True)
         details = (f"SGD lr {args.lr:g}·exp(-{args.decay:g} t), {fg.steps_done} steps, batch {args.batch}, "
-                   f"seed {args.seed}, {args.distribution} directions")
+                   f"seed {args.seed}, {kind} directions")
         paths = plot_curves(runs, os.path.join(args.out, "mlp"),
                             "MNIST MLP 784-1024-1024-10 (5k subset: 4,000 train / 1,000 test)", window=k,
                             details=details)

@@ -15,6 +15,16 @@ Variance (``n`` = total number of differentiated scalars, ``K`` directions):
 normal ``v``: ``E|g - grad f|^2 = (n + 1) |grad f|^2 / K`` and
 ``Var(g_i) = (|grad f|^2 + (d_i f)^2) / K``; Rademacher ``v``:
 ``(n - 1) |grad f|^2 / K`` and ``Var(g_i) = (|grad f|^2 - (d_i f)^2) / K``.
+
+Low-rank directions (``directions="lowrank"``): a 2-d argument ``W`` (m x n)
+gets ``V = A B^T / sqrt(r)`` (the JVP keeps it factored, :mod:`fwdjit.rules.lowrank`).
+For one matrix ``G = grad_W f``: normal factors
+``E|g - G|^2 = (mn + 1)|G|^2 + 2(m + n + 1)|G|^2 / r``, Rademacher factors
+``(mn + 1 - 2/r)|G|^2`` (rank 1: exactly a dense Rademacher direction's); with
+several arguments ``(N - 1)|grad f|^2 + sum_b gamma_b |G_b|^2``, gamma: dense
+normal 2, dense Rademacher 0, low-rank normal ``2 + 2(m_b + n_b + 1)/r``,
+low-rank Rademacher ``2 - 2/r``; all divided by K (derivation and tests:
+tests/test_forward_grad_lowrank.py).
 """
 from __future__ import annotations
 

@@ -436,3 +436,52 @@ def test_lowrank_tangent_source():
     src = fwdjit.fwdjit(layer_elementwise).tangent_source_for((True, True, False), lowrank=(True, False, False))
     assert len(dense_dW.findall(src)) == 1, src      # materialized once, for W * W
     assert "X @ dW_A @ dW_B.T" in src, src           # the product still uses the factors
+
+
+# ---------------------------------------------- writes that the factors must not miss
+def _w_loop_rows(W, x):
+    s = 0.0
+    for row in W:                   # rows are views: writing one writes W
+        row[0] = 2.0
+        s += np.sum(row * x)
+    return s + np.sum(x @ W.T)
+
+
+def _w_view(W, x):
+    V = W[0:2]
+    V[0, 0] = 3.0
+    return np.sum(x @ W.T)
+
+
+def _w_set_first(M):
+    M[0, 0] = 5.0
+    return 0.0
+
+
+def _w_callee(W, x):
+    t = _w_set_first(W)
+    return np.sum(x @ W.T) + t
+
+
+def _w_aug(W, x):
+    W *= 2.0
+    return np.sum(x @ W.T)
+
+
+def _w_out(W, x):
+    np.sin(W, W)
+    return np.sum(x @ W.T)
+
+
+@pytest.mark.exhaustive
+@pytest.mark.parametrize("fn", [_w_loop_rows, _w_view, _w_callee, _w_aug, _w_out])
+def test_written_argument_keeps_the_dense_derivative(fn):
+    """An argument written in place (through a view, a loop variable, a callee, an augmented
+    assignment, an ``out`` argument) cannot keep its factors: the result equals the dense JVP."""
+    f = fwdjit.fwdjit(fn)
+    r = np.random.default_rng(3)
+    W, x = r.standard_normal((3, 4)), r.standard_normal(4)
+    A, B = r.standard_normal((3, 2)), r.standard_normal((4, 2))
+    low = f.jvp((W.copy(), x), (fwdjit.LowRank(A, B), None))
+    dense = f.jvp((W.copy(), x), (A @ B.T, None))
+    np.testing.assert_allclose(low, dense, rtol=1e-13, atol=1e-13)

@@ -27,7 +27,9 @@ from numba.core.errors import TypingError
 from numba.extending import overload
 
 from . import rng
-from ..api import __version__, as_fwdjit, numpy_scalars
+from .._version import __version__
+from ..api import as_fwdjit, numpy_scalars
+from ..targets.cpu.entry import jvp_entry
 from .blas import compiled_call
 from ..targets.cache import HEADER, guard_cache, load_module
 from ..derivatives import scalar_like
@@ -294,7 +296,7 @@ def forward_grad_function(loss, wrt=0, n_directions=1, distribution="normal", di
             return disp
         mask = tuple(i in wrt for i in range(fj._nparams))
         # low-rank: the JVP entry, which picks the JVP compiled for the tangents' forms when typed
-        jf = fj._jvp_entry().dispatcher if rank else fj.tangent_function(mask)
+        jf = jvp_entry(fj).dispatcher if rank else fj.tangent_function(mask)
         name = f"{fj.name}_fwdgrad" + (f"_lowrank{rank}" if rank else "")
         text = (HEADER.format(version=__version__, qualname=fj.info.qualname,
                               where=f"{fj.info.filename}:{fj.info.tree.lineno}")

@@ -42,7 +42,8 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from . import rng
-from ..api import __version__, as_fwdjit
+from .._version import __version__
+from ..api import as_fwdjit
 from .blas import blas_threads, compiled_call  # noqa: F401  (blas_threads: re-exported)
 from ..targets.cache import HEADER, load_module
 from ..errors import FwdjitError

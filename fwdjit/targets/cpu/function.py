@@ -29,7 +29,7 @@ from ...errors import TangentError, UnsupportedCall
 from ...rules.lowrank import LowRank
 from ...rules.lowrank import mismatch as lowrank_mismatch
 from ...runtime import has_float32
-from ..base import TargetFunction, mismatch, user_python_function
+from ..base import TargetFunction, cached, mismatch, user_python_function
 from .compile import LOCK, compile_unit, numpy_scalars, typing_error
 from .entry import FwdjitType, jvp_entry
 
@@ -193,24 +193,21 @@ class FwdjitFunction(TargetFunction):
         lr = self._lowrank_mask(mask, lowrank)
         table = self._internal if _internal else self._public
         key = mask if lr is None else (mask, lr)
-        disp = table.get(key)
-        if disp is None:
-            with LOCK:
-                disp = table.get(key)
-                if disp is None:
-                    # public JVPs are not transformed again: they stack x @ W with dx @ W
-                    fdef, gen = self._tangent(mask, check_inputs=not _internal, lowrank=lr,
-                                              stack_products=not _internal)
-                    bits = "".join("1" if m else "0" for m in mask)
-                    lrbits = "" if lr is None else "_lowrank" + "".join("1" if x else "0" for x in lr)
-                    stem = f"{self.name}_jvp_{bits}{lrbits}" + ("_internal" if _internal else "")
-                    disp, _, _ = compile_unit(self, fdef, stem, gen.bindings, "jvp" + str(_internal) + lrbits,
-                                              returns="jvp")
-                    disp._fwdjit_owner, disp._fwdjit_mask = self, mask
-                    disp._fwdjit_lowrank = lr
-                    table[key] = disp
+        disp = cached(table, key, lambda: self._compile_jvp(mask, lr, _internal), LOCK)
         if not _internal:
             self._last_mask, self._last_lowrank = mask, lr
+        return disp
+
+    def _compile_jvp(self, mask, lr, internal):
+        """The compiled JVP for ``mask`` (and low-rank arguments ``lr``): see :meth:`tangent_function`."""
+        # public JVPs are not transformed again: they stack x @ W with dx @ W
+        fdef, gen = self._tangent(mask, check_inputs=not internal, lowrank=lr, stack_products=not internal)
+        bits = "".join("1" if m else "0" for m in mask)
+        lrbits = "" if lr is None else "_lowrank" + "".join("1" if x else "0" for x in lr)
+        stem = f"{self.name}_jvp_{bits}{lrbits}" + ("_internal" if internal else "")
+        disp, _, _ = compile_unit(self, fdef, stem, gen.bindings, "jvp" + str(internal) + lrbits, returns="jvp")
+        disp._fwdjit_owner, disp._fwdjit_mask = self, mask
+        disp._fwdjit_lowrank = lr
         return disp
 
     # ---------------------------------------------------------- vector mode
@@ -237,35 +234,30 @@ class FwdjitFunction(TargetFunction):
         if K < 1:
             raise TangentError(f"vector mode needs K >= 1 directions, given {K}")
         table = self.__dict__.setdefault("_vector", {})
-        key = (mask, K, _internal)
-        disp = table.get(key)
-        if disp is not None:
-            return disp
-        with LOCK:
-            disp = table.get(key)
-            if disp is not None:
-                return disp
-            bits = "".join("1" if m else "0" for m in mask)
-            fk, bindings = self._vector_tangent(mask, K)
-            inner, _, _ = compile_unit(self, fk, f"{self.name}_jvp{K}_{bits}", bindings, f"vector{K}",
-                                       returns="vector")
-            if _internal:
-                disp = inner
-            else:
-                prims = list(self.params)
-                stacked = [f"d{p}_stacked" for p, m in zip(self.params, mask) if m]
-                body = [f"    {s} = fj.check_tangents_k({p}, {s}, {p!r}, {K})"
-                        for s, p in zip(stacked, [p for p, m in zip(self.params, mask) if m])]
-                args = prims + [f"{s}[{k}]" for s in stacked for k in range(K)]
-                ts = ", ".join(f"_d{k}" for k in range(K))
-                body.append(f"    out, ({ts},) = inner({', '.join(args)})")
-                body.append(f"    return out, fj.kstack(({ts},))")
-                src = f"def {self.name}_jvp{K}_stacked({', '.join(prims + stacked)}):\n" + "\n".join(body) + "\n"
-                fdef = ast.parse(src).body[0]
-                disp, _, _ = compile_unit(self, fdef, f"{self.name}_jvp{K}_{bits}_stacked", {"inner": inner},
-                                          f"vstack{K}", user_code=False)
-            table[key] = disp
-            return disp
+        return cached(table, (mask, K, _internal), lambda: self._compile_jvp_k(mask, K, _internal), LOCK)
+
+    def _compile_jvp_k(self, mask, K, _internal):
+        """The compiled K-direction JVP: see :meth:`tangent_function_k`."""
+        bits = "".join("1" if m else "0" for m in mask)
+        fk, bindings = self._vector_tangent(mask, K)
+        inner, _, _ = compile_unit(self, fk, f"{self.name}_jvp{K}_{bits}", bindings, f"vector{K}",
+                                   returns="vector")
+        if _internal:
+            disp = inner
+        else:
+            prims = list(self.params)
+            stacked = [f"d{p}_stacked" for p, m in zip(self.params, mask) if m]
+            body = [f"    {s} = fj.check_tangents_k({p}, {s}, {p!r}, {K})"
+                    for s, p in zip(stacked, [p for p, m in zip(self.params, mask) if m])]
+            args = prims + [f"{s}[{k}]" for s in stacked for k in range(K)]
+            ts = ", ".join(f"_d{k}" for k in range(K))
+            body.append(f"    out, ({ts},) = inner({', '.join(args)})")
+            body.append(f"    return out, fj.kstack(({ts},))")
+            src = f"def {self.name}_jvp{K}_stacked({', '.join(prims + stacked)}):\n" + "\n".join(body) + "\n"
+            fdef = ast.parse(src).body[0]
+            disp, _, _ = compile_unit(self, fdef, f"{self.name}_jvp{K}_{bits}_stacked", {"inner": inner},
+                                      f"vstack{K}", user_code=False)
+        return disp
 
     def tangent_source_k(self, active, K):
         """The generated K-direction source for an activity pattern."""

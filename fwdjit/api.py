@@ -71,8 +71,8 @@ def as_fwdjit(func):
 
 def jvp(func, primals, tangents):
     """``(out, dout)`` of a plain Python function (transformed and cached on first use)."""
-    fj = func if isinstance(func, FwdjitFunction) else get_fwdjit(func)
-    return fj.jvp(primals, tangents)
+    function = func if isinstance(func, FwdjitFunction) else get_fwdjit(func)
+    return function.jvp(primals, tangents)
 
 
 def _unique_copy(fn):

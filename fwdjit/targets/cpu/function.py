@@ -46,10 +46,10 @@ def _compiled(obj):
 def get_fwdjit(func):
     """The FwdjitFunction for a plain Python function (created once, default options)."""
     with LOCK:
-        fj = _REGISTRY.get(func)
-        if fj is None:
-            fj = FwdjitFunction(func)
-        return fj
+        function = _REGISTRY.get(func)
+        if function is None:
+            function = FwdjitFunction(func)
+        return function
 
 
 class FwdjitFunction(TargetFunction):
@@ -330,12 +330,12 @@ class FwdjitFunction(TargetFunction):
 
     def key_entry(self, value):
         """A callee (an @fwdjit function or a user function) counts by its own deep key."""
-        fj = value if isinstance(value, FwdjitFunction) else None
-        if fj is None:
+        callee = value if isinstance(value, FwdjitFunction) else None
+        if callee is None:
             py = user_python_function(value)
             if py is not None:
-                fj = get_fwdjit(py)
-        return f"fwdjit:{fj.deep_key()}" if fj is not None else value
+                callee = get_fwdjit(py)
+        return f"fwdjit:{callee.deep_key()}" if callee is not None else value
 
     def count_error(self, primals, tangents):
         sig = f"{self.name}({', '.join(self.params)})"

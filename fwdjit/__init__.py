@@ -8,7 +8,8 @@
 >>> y, dy = f.jvp((np.ones(3),), (np.ones(3),))
 """
 from . import runtime  # noqa: F401  (registers the helpers generated code calls)
-from .api import FwdjitFunction, __version__, defjvp, get_fwdjit, jvp
+from ._version import __version__
+from .api import FwdjitFunction, defjvp, get_fwdjit, jvp
 from .api import fwdjit as _fwdjit_decorator
 from .rules.lowrank import LowRank
 from .errors import (Float32PromotionWarning, FwdjitError, TangentError, TangentMismatch, TransformError, UnsupportedCall,

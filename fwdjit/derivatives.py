@@ -25,6 +25,14 @@ def _is_float_arg(a):
     return isinstance(a, (float, np.floating)) or (isinstance(a, np.ndarray) and a.dtype.kind == "f")
 
 
+def _check_float_args(what, fn, args, nums):
+    """Raise a TangentError naming the first of ``args[nums]`` that is not a float scalar or array."""
+    for i in nums:
+        if not _is_float_arg(args[i]):
+            raise TangentError(f"{what} of {fn.name}: argument {i} ({fn.params[i]}) must be a float scalar "
+                               f"or a float array, given {type(args[i]).__name__}")
+
+
 def jacfwd(f, argnums=0, chunk=16):
     """Return ``jac(*args)``: the Jacobian of ``f`` with respect to ``args[argnums]``.
 
@@ -37,10 +45,7 @@ def jacfwd(f, argnums=0, chunk=16):
     nums = _norm_argnums(argnums)
 
     def jac(*args):
-        for i in nums:
-            if not _is_float_arg(args[i]):
-                raise TangentError(f"jacfwd of {fj.name}: argument {i} ({fj.params[i]}) must be a float scalar "
-                                   f"or a float array, given {type(args[i]).__name__}")
+        _check_float_args("jacfwd", fj, args, nums)
         sizes = [int(np.size(args[i])) for i in nums]
         total = sum(sizes)
         K = max(1, min(chunk, total))
@@ -209,10 +214,7 @@ def hessian(f, argnums=0, chunk=16, *, argnum=None):
     nums = _norm_argnums(argnums)
 
     def H(*args):
-        for i in nums:
-            if not _is_float_arg(args[i]):
-                raise TangentError(f"hessian of {fj.name}: argument {i} ({fj.params[i]}) must be a float scalar "
-                                   f"or a float array, given {type(args[i]).__name__}")
+        _check_float_args("hessian", fj, args, nums)
         blocks = []
         for i in nums:
             x = args[i]

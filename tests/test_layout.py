@@ -150,14 +150,15 @@ def test_compiler_imports_no_target_and_no_training():
     assert not bad, f"the compiler imports targets or training code: {bad}"
 
 
-MAX_LINES = 700
+MAX_LINES = 600
 # modules allowed over MAX_LINES, with the reason
 OVERSIZED = {
-    "fwdjit.api": "split after the issue-13 merge",
-    "fwdjit.compiler.tangent": "split after the issue-13 merge",
-    "fwdjit.rules": "split after the issue-13 merge",
-    "fwdjit.training.estimator": "split after the issue-13 merge",
-    "fwdjit.training.loop": "split after the issue-13 merge",
+    "fwdjit.compiler.tangent": "TangentGen is one visitor (a method per syntax node); splitting it into "
+                               "statements / expressions / helpers is the next step of issue 12",
+    "fwdjit.rules": "the derivative table; splitting it by family (elementwise, reductions, linalg, shapes, "
+                    "user rules) is the next step of issue 12",
+    "fwdjit.testing": "check_jvp and its reference (finite differences, complex step): to split after rules",
+    "fwdjit.runtime": "the flat fj.* namespace generated code calls (part of the generated-code format)",
 }
 
 

@@ -5,6 +5,7 @@ import textwrap
 import numpy as np
 import pytest
 
+from fwdjit import compiler
 from fwdjit.compiler.activity import Activity
 from fwdjit.compiler.float32 import float32_twin
 from fwdjit.errors import UnsupportedSyntax
@@ -166,7 +167,7 @@ def lines(text):
 
 def tangent_src(src, mask, namespace=None):
     info = info_of(src, namespace)
-    return render(TangentGen(info, info.tree, mask, Resolver(info)).run())
+    return render(compiler.jvp(info, mask, Resolver(info))[0])
 
 
 def test_tangent_no_code_for_inactive_values():

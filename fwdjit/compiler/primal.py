@@ -5,7 +5,7 @@ another user function pointed at that function's compiled primal (bound as a
 fresh global name, collected in ``bindings``), every call to a black box with a
 derivative rule pointed at the rule's compiled version, and in-place updates
 that may read overlapping memory buffered.  Both targets use it: the CPU
-target (:mod:`fwdjit.api`) compiles the result with ``numba.njit``, the CUDA
+target (:mod:`fwdjit.targets.cpu`) compiles the result with ``numba.njit``, the CUDA
 target (:mod:`fwdjit.targets.cuda`) as a device function or kernel.
 
 ``fj`` is anything with ``info`` (a :class:`fwdjit.compiler.resolve.FunctionInfo`) and a

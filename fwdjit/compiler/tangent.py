@@ -15,7 +15,14 @@ the source line it came from.
 >>> tree = ast.parse(src).body[0]
 >>> info = FunctionInfo(func=None, name="f", qualname="f", filename="<demo>", tree=tree,
 ...                     params=["x", "y"], namespace={"np": np})
->>> gen = TangentGen(info, tree, mask=(True, False), resolver=Resolver(info))
+>>> from fwdjit.compiler.activity import Activity
+>>> from fwdjit.compiler.normalize import NameGen, normalize
+>>> names = NameGen({"f", "x", "y", "z", "np", "math", "fj"})
+>>> tree = normalize(tree, names, info)                 # the input: a normalized function...
+>>> active = Activity(info, tree, {"x"}, Resolver(info)).run()      # ...and its active variables
+>>> sorted(active)
+['x', 'z']
+>>> gen = TangentGen(info, tree, (True, False), Resolver(info), active, names=names)
 >>> print(gen.source(), end="")
 def f_jvp(x, y, dx):
     # <demo>:2: z = np.sin(np.exp(x) * y)
@@ -41,7 +48,7 @@ from .. import rules as R
 from ..rules import lowrank as LR
 from .activity import Activity, alias_groups, factorable, mutated_names, root_name, view_base
 from ..errors import UnsupportedCall, UnsupportedSyntax
-from .normalize import NameGen, all_names, normalize
+from .normalize import NameGen, all_names
 from .resolve import MISSING, resolve_attr
 from .callees import user_python_function
 
@@ -200,8 +207,11 @@ class Binder:
 class TangentGen(Binder):
     """Generates ``<name>_jvp(primals..., tangents of active params...)``."""
 
-    def __init__(self, info, tree, mask, resolver, check_inputs=False, names=None, lowrank=None,
+    def __init__(self, info, tree, mask, resolver, active, check_inputs=False, names=None, lowrank=None,
                  stack_products=False):
+        """``tree``: the normalized function; ``active``: its variables that carry tangents (the
+        activity pass); ``names``: the NameGen normalize drew its fresh names from
+        (:func:`fwdjit.compiler.analyze` gives all three)."""
         self.info = info
         # x @ W with an active x: compute x @ W and dx @ W as one product (fj.matmul_stacked);
         # only where the output is not transformed again (vector mode, second order)
@@ -212,9 +222,8 @@ class TangentGen(Binder):
         self.lowrank_mask = tuple(bool(x) for x in lowrank) if lowrank is not None else (False,) * len(self.mask)
         self.check_inputs = check_inputs
         self.names = names or NameGen(all_names(tree) | {"np", "math", "fj"})
-        self.tree = normalize(tree, self.names, info)
-        active_params = {p for p, m in zip(info.params, self.mask) if m}
-        self.active = Activity(info, self.tree, active_params, resolver).run()
+        self.tree = tree
+        self.active = active
         self.effective = tuple(p in self.active for p in info.params)
         self.mutated = mutated_names(self.tree)
         self.aliases = alias_groups(self.tree)
@@ -248,6 +257,10 @@ class TangentGen(Binder):
             self.names.reserve(cand)
             self._tnames[var] = n = cand
         return n
+
+    def tangent_names(self):
+        """The names of the tangent variables emitted so far (``dx`` for ``x``...)."""
+        return self._tnames.values()
 
     def fj_call(self, fn, args):
         return ast.Call(ast.Attribute(ast.Name("fj", ast.Load()), fn, ast.Load()), args, [])

@@ -1,4 +1,4 @@
-"""What the CPU target (:mod:`fwdjit.api`) and the CUDA target (:mod:`fwdjit.targets.cuda`) share.
+"""What the CPU target (:mod:`fwdjit.targets.cpu`) and the CUDA target (:mod:`fwdjit.targets.cuda`) share.
 
 Both targets import this module; it imports neither of them.
 
@@ -25,11 +25,10 @@ import hashlib
 
 import numpy as np
 
+from .. import compiler
 from .. import rules as R
-from ..compiler.activity import Activity
 from ..compiler.callees import user_python_function
 from .cache import namespace_key
-from ..compiler.normalize import NameGen, all_names, normalize
 
 __all__ = ["user_python_function", "TargetFunction", "mismatch", "describe", "is_device_array", "cached"]
 
@@ -83,9 +82,7 @@ class TargetFunction:
             raise RecursionError(self.name)
         self._analyzing.add(mask)
         try:
-            tree = normalize(self.info.tree, NameGen(all_names(self.info.tree)), self.info)
-            active = {p for p, m in zip(self.params, mask) if m}
-            act = Activity(self.info, tree, active, self.resolver).run()
+            _, _, act = compiler.analyze(self.info, mask, self.resolver)
             eff = tuple(p in act for p in self.params)
         finally:
             self._analyzing.discard(mask)

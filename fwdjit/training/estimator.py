@@ -37,8 +37,11 @@ from numba.core.errors import TypingError
 from numba.extending import overload
 
 from . import rng
-from ..api import __version__, as_fwdjit, numpy_scalars
+from .._version import __version__
+from ..api import as_fwdjit, numpy_scalars
+from ..targets.cpu.entry import jvp_entry
 from .blas import compiled_call
+from ..targets.base import cached
 from ..targets.cache import HEADER, guard_cache, load_module
 from ..derivatives import scalar_like
 from ..errors import FwdjitError
@@ -294,30 +297,27 @@ def forward_grad_function(loss, wrt=0, n_directions=1, distribution="normal", di
         raise FwdjitError("n_directions must be >= 1")
     dist = rng.distribution_code(distribution)
     rank = direction_rank(directions, rank)
-    ckey = (fj, wrt, n_directions, dist, rank)
-    disp = _CACHE.get(ckey)
-    if disp is not None:
-        return disp
-    with _LOCK:
-        disp = _CACHE.get(ckey)
-        if disp is not None:
-            return disp
-        mask = tuple(i in wrt for i in range(fj._nparams))
-        # low-rank: the JVP entry, which picks the JVP compiled for the tangents' forms when typed
-        jf = fj._jvp_entry().dispatcher if rank else fj.tangent_function(mask)
-        name = f"{fj.name}_fwdgrad" + (f"_lowrank{rank}" if rank else "")
-        text = (HEADER.format(version=__version__, qualname=fj.info.qualname,
-                              where=f"{fj.info.filename}:{fj.info.tree.lineno}")
-                + "\n\n" + _source(name, fj._nparams, wrt, n_directions, dist, rank))
-        ns = dict(HELPERS)
-        ns["jf"] = jf
-        extra = "fwdgrad:" + getattr(jf, "_fwdjit_key", fj.deep_key())
-        mod, key, _ = load_module(name, text, ns, extra)
-        disp = guard_cache(numba.njit(cache=True, nogil=True)(getattr(mod, name)))
-        disp._fwdjit_key = key
-        disp._fwdjit_source = text
-        _CACHE[ckey] = disp
-        return disp
+    return cached(_CACHE, (fj, wrt, n_directions, dist, rank),
+                  lambda: _compile_estimator(fj, wrt, n_directions, dist, rank), _LOCK)
+
+
+def _compile_estimator(fj, wrt, n_directions, dist, rank):
+    """Write the estimator's module to the cache folder and ``njit`` it (made once per settings)."""
+    mask = tuple(i in wrt for i in range(fj._nparams))
+    # low-rank: the JVP entry, which picks the JVP compiled for the tangents' forms when typed
+    jf = jvp_entry(fj).dispatcher if rank else fj.tangent_function(mask)
+    name = f"{fj.name}_fwdgrad" + (f"_lowrank{rank}" if rank else "")
+    text = (HEADER.format(version=__version__, qualname=fj.info.qualname,
+                          where=f"{fj.info.filename}:{fj.info.tree.lineno}")
+            + "\n\n" + _source(name, fj._nparams, wrt, n_directions, dist, rank))
+    ns = dict(HELPERS)
+    ns["jf"] = jf
+    extra = "fwdgrad:" + getattr(jf, "_fwdjit_key", fj.deep_key())
+    mod, key, _ = load_module(name, text, ns, extra)
+    disp = guard_cache(numba.njit(cache=True, nogil=True)(getattr(mod, name)))
+    disp._fwdjit_key = key
+    disp._fwdjit_source = text
+    return disp
 
 
 def forward_grad(loss, args, wrt=0, n_directions=1, distribution="normal", seed=0, directions="dense", rank=1):

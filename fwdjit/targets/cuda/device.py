@@ -7,22 +7,25 @@ of its primal and of its JVP for each activity mask, in a ``plain`` and a
 cache folder.  Callees become units too; they are bound in the generated code
 as :class:`_DeviceRef` and compiled in the same variant.
 
-The passes are the compiler's (``PrimalGen``, ``TangentGen``, ``float32_twin``),
-with :class:`CudaResolver` for intrinsics and callees, then
+The passes are the compiler's pipeline (:func:`fwdjit.compiler.primal`,
+:func:`fwdjit.compiler.jvp`) with device-code subclasses of its generators and
+:class:`CudaResolver` for intrinsics and callees, then ``float32_twin`` and
 :func:`~fwdjit.targets.cuda.devicecode.device_rewrite`.
 """
 from __future__ import annotations
 
 import ast
 import copy
+import functools
 import math
 import types as pytypes
 
 import numpy as np
 from numba.core.dispatcher import Dispatcher
 
+from ... import compiler
 from ... import rules as R
-from ...api import __version__
+from ..._version import __version__
 from ...compiler.float32 import float32_twin
 from ...compiler.primal import PrimalGen
 from ...compiler.resolve import MISSING, parse_function, resolve_attr
@@ -107,9 +110,9 @@ class _CudaPrimalGen(_BindMixin, PrimalGen):
 class _CudaTangentGen(_BindMixin, TangentGen):
     """TangentGen for device code: CUDA callees, local/shared arrays, void kernels."""
 
-    def __init__(self, unit, mask):
+    def __init__(self, unit, *args, **options):
         self.unit = unit
-        super().__init__(unit.info, unit.info.tree, mask, unit.resolver, check_inputs=False)
+        super().__init__(*args, **options)
 
     def _assign_name(self, target, value):
         if target.id in self.active and isinstance(value, ast.Call) \
@@ -228,17 +231,18 @@ class CudaUnit(TargetFunction):
 
     def _generate(self, kind, mask):
         if kind == "primal":
-            gen = _CudaPrimalGen(self)
+            fdef, bindings = compiler.primal(self, generator=_CudaPrimalGen)
         else:
-            gen = _CudaTangentGen(self, mask)
+            fdef, gen = compiler.jvp(self.info, mask, self.resolver,
+                                     generator=functools.partial(_CudaTangentGen, self))
+            bindings = gen.bindings
             if self.is_kernel:
                 missing = [p for p, m, e in zip(self.params, mask, gen.effective) if e and not m]
                 if missing:
                     raise TangentError(
                         f"{self.name}: argument(s) {', '.join(repr(p) for p in missing)} receive "
                         "differentiable values in the kernel; pass a tangent array for each")
-        fdef = gen.run()
-        return fdef, dict(gen.bindings)
+        return fdef, dict(bindings)
 
     def source(self, kind, mask, variant="plain"):
         fdef, ns, _ = self._variant(kind, mask, variant)

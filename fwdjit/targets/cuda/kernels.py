@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from numba import types as nbtypes
 
-from ...api import __version__
+from ..._version import __version__
 from ..cache import HEADER, load_module
 from .host import float_result, host_result_dtype, tangent_dtype
 from .intrinsics import cuda_module, simulator_enabled

@@ -288,6 +288,8 @@ def replay(params, checkpoint, steps=None):
     Bit for bit what the workers computed.  ``steps``: replay only the first ``steps`` steps."""
     cfg = dict(checkpoint["config"])
     cfg["optimizer_obj"] = checkpoint["optimizer"]
+    cfg["seed_i"] = int(cfg["seed"]) & 0x7FFFFFFFFFFFFFFF
+    cfg["clip_v"] = float(cfg["clip"]) if cfg.get("clip") else 0.0
     log = np.asarray(checkpoint["scalar_log"], np.float64)
     if steps is not None:
         log = log[:int(steps)]

@@ -179,7 +179,8 @@ def test_cluster_checkpoint_restart_on_other_worker_counts(client):
     ck = half.checkpoint()
     assert np.array_equal(ck["scalar_log"], full.scalar_log[:20])
     # same number of workers: continues bit for bit
-    again = fwdjit.train(logreg_loss, P, (X, Y), steps=40, client=client, parallel="data", checkpoint=ck, **KW)
+    again = dist.train_distributed(logreg_loss, P, (X, Y), steps=40, client=client, parallel="data", checkpoint=ck,
+                                   **KW)
     assert again.config["steps_start"] == 20
     for a, b in zip(full.params, again.params):
         assert np.array_equal(a, b)

@@ -309,10 +309,9 @@ class StepWorker:
     def __init__(self, loss, params, data, extra, cfg, part, log=None, cache_dir=None, blas=1):
         if cache_dir and not os.environ.get("FWDJIT_CACHE_DIR"):
             os.environ["FWDJIT_CACHE_DIR"] = cache_dir
-        from .blas import _enter, get_blas_threads
-        k = get_blas_threads(blas)
-        if k is not None:
-            _enter(k)                    # this process runs only this actor's compiled calls
+        from .blas import compiled_call
+        self._blas = compiled_call(blas)     # held for the actor's life: its process runs only these calls
+        self._blas.__enter__()
         fj = as_fwdjit(loss)
         self.st = st = _State(params, cfg)
         self.D = [np.ascontiguousarray(d) for d in data]

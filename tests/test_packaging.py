@@ -10,9 +10,9 @@ tomllib = pytest.importorskip("tomllib")            # Python >= 3.11
 
 # the folders whose code each extra serves
 FEATURES = {"test": ["tests"], "examples": ["examples", "fwdjit"], "bench": ["benchmarks", "fwdjit"],
-            "cuda": ["fwdjit", "examples", "benchmarks"]}
+            "cuda": ["fwdjit", "examples", "benchmarks"], "distributed": ["fwdjit", "examples", "benchmarks", "tests"]}
 # distribution name -> the module it provides, where they differ
-MODULE = {"numba-cuda": "numba.cuda"}
+MODULE = {"numba-cuda": "numba.cuda", "dask": "distributed"}
 
 
 def _imports(folders):

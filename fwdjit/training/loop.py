@@ -59,7 +59,7 @@ def train(loss, params, data=(), *, steps, batch_size=64, lr=2e-4, lr_decay=0.0,
           momentum=0.9, betas=(0.9, 0.999), eps=1e-8, n_directions=1, distribution="normal",
           gradient="forward", seed=0, extra_args=(), clip=None, progress=True, desc=None,
           chunk_seconds=0.5, timing="step", blas_threads_n=None, callback=None, callback_every=None,
-          stop_on_nan=True, max_seconds=None, directions="dense", rank=1):
+          stop_on_nan=True, max_seconds=None, directions="dense", rank=1, client=None, parallel="data"):
     """Train ``params`` of ``loss`` with forward gradients in a compiled loop.
 
     Parameters
@@ -101,8 +101,15 @@ def train(loss, params, data=(), *, steps, batch_size=64, lr=2e-4, lr_decay=0.0,
     max_seconds : stop after the chunk during which this many seconds of training have
         passed (``result.steps_done`` says how many steps ran).
 
+    client, parallel : a ``dask.distributed.Client``: train on its workers, exchanging only the
+        scalars ``d`` per step (``parallel="data"``: the global batch split across the workers;
+        ``"directions"``: the directions split); see :mod:`fwdjit.training.distributed`.
+
     Returns a :class:`TrainResult`.
     """
+    if client is not None:      # distributed training lives in fwdjit.training.distributed
+        from .distributed import train_distributed
+        return train_distributed(**dict(locals()))
     fj = as_fwdjit(loss)
     if isinstance(params, np.ndarray):
         params = (params,)

@@ -17,6 +17,7 @@ import numpy as np
 
 from . import rng
 from .._version import __version__
+from ..errors import FwdjitError
 from ..targets.base import cached
 from ..targets.cache import HEADER, load_module
 from .clock import now
@@ -93,7 +94,7 @@ def _indent(text, n):
     return "\n".join(" " * n + line for line in text.strip().splitlines())
 
 
-def _kernels(opt, dist):
+def update_kernels(opt, dist):
     elem = opt.elem
     fused_t = _KERNEL_FUSED_NORMAL if dist == rng.NORMAL else _KERNEL_FUSED_RADEMACHER
     fused = fused_t.format(name="update_resample", elem12=_indent(elem, 12), elem8=_indent(elem, 8))
@@ -348,7 +349,7 @@ def minibatch_indices(n_rows, batch_size, steps, seed=0, start=0):
                               int(seed) & 0x7FFFFFFFFFFFFFFF)
 
 
-_RUNTIME = {"seed_key": rng.seed_key, "derive": rng.derive, "fill_direction": rng.fill_direction,
+RUNTIME = {"seed_key": rng.seed_key, "derive": rng.derive, "fill_direction": rng.fill_direction,
             "permutation": rng.permutation, "normal_pair": rng.normal_pair, "mix64": rng.mix64,
             "GOLDEN": rng.GOLDEN, "BLOCK": rng.BLOCK, "ONE": np.float32(1.0), "TWO": np.float32(2.0),
             "now": now, "axpy_flat": axpy_flat, "wide_vectors": rng.wide_vectors,
@@ -373,9 +374,9 @@ def _compile_chunk(fj, jf, n_p, n_d, n_e, dtypes, opt, dist, n_dir, gradient, ti
               f"{'normal' if dist == rng.NORMAL else 'rademacher'}"
             + (f", low-rank directions for parameters {[i for i, x in enumerate(lowrank) if x]}"
                if lowrank else "") + ".\n"
-            + _kernels(opt, dist) + "\n\n" + _chunk_source(n_p, n_d, n_e, dtypes, opt, dist, n_dir,
+            + update_kernels(opt, dist) + "\n\n" + _chunk_source(n_p, n_d, n_e, dtypes, opt, dist, n_dir,
                                                             gradient, timing, lowrank and lowrank[:n_p]))
-    ns = dict(_RUNTIME)
+    ns = dict(RUNTIME)
     ns["jf"] = jf
     extra = "train:" + getattr(jf, "_fwdjit_key", fj.deep_key())
     mod, key, _ = load_module(f"{fj.name}_train", text, ns, extra)
@@ -384,3 +385,14 @@ def _compile_chunk(fj, jf, n_p, n_d, n_e, dtypes, opt, dist, n_dir, gradient, ti
         setattr(mod, kname, jit(getattr(mod, kname)))
     chunk = jit(mod.chunk)
     return chunk, text
+
+
+def as_param(a, i):
+    """A parameter array for training: a C-contiguous float32/float64 copy, checked."""
+    arr = np.array(a, copy=True, order="C")
+    if arr.dtype.kind != "f" or arr.dtype not in (np.float32, np.float64):
+        raise FwdjitError(f"train: parameter {i} must be a float32 or float64 array, given dtype {arr.dtype}")
+    if arr.ndim == 0:
+        raise FwdjitError(f"train: parameter {i} is a scalar; pass it as an array of shape (1,) "
+                          "(the loss then reads p[0])")
+    return arr

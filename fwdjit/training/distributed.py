@@ -40,24 +40,22 @@ means, a reassociated sum, so it equals ``train`` to float rounding.
 from __future__ import annotations
 
 import os
-import threading
 import time
 from dataclasses import dataclass, field
 
-import numba
 import numpy as np
 
 from . import rng
-from ..api import __version__, as_fwdjit
+from ..api import as_fwdjit
 from ..errors import FwdjitError
-from ..targets.cache import HEADER, load_module
 from .estimator import direction_rank
-from .loop import TrainResult, _as_param, _dtype_name, _kernels, _RUNTIME, make_optimizer
+from .chunk import as_param, dtype_name
+from .optimizers import make_optimizer
+from .result import TrainResult
+from .steps import build_jvp, build_update
 
 __all__ = ["train_distributed", "replay", "DistributedResult", "StepWorker", "available", "actor_latency"]
 
-_LOCK = threading.RLock()
-_CACHE: dict = {}
 
 
 def available():
@@ -69,155 +67,13 @@ def available():
     return True
 
 
-# ------------------------------------------------------------- generation
-def _names(prefix, n):
-    return [f"{prefix}{i}" for i in range(n)]
-
-
-def _dir_key(step, k, i):
-    return f"derive(derive(base, {step}, {k}), 7, {i})"
-
-
-def _jvp_source(n_p, n_d, n_e, dist, lowrank):
-    """``jvp_step``: rows ``[lo, hi)`` of step ``step``'s global minibatch (size ``nb``), directions
-    ``k0 .. k1-1``; writes the ``d`` into ``dout`` and returns the loss of direction ``k0``."""
-    P, V, D, B, E = _names("p", n_p), _names("v", n_p), _names("d", n_d), _names("b", n_d), _names("e", n_e)
-    FA, FB = _names("fa", n_p), _names("fb", n_p)
-    sig = P + V + FA + FB + D + B + ["perm", "state"] + E + ["step", "seed", "nb", "lo", "hi", "k0", "k1", "dout"]
-    L = [f"def jvp_step({', '.join(sig)}):"]
-    a = L.append
-    a("    base = seed_key(seed)")
-    if n_d:
-        a(f"    spe = {D[0]}.shape[0] // nb")
-        a("    epoch = step // spe")
-        a("    pos = step - epoch * spe")
-        a("    if state[0] != epoch:       # the permutation of this epoch (as fwdjit.train draws it)")
-        a("        permutation(perm, derive(base, epoch, 3))")
-        a("        state[0] = epoch")
-        for i in range(n_d):
-            a(f"    {D[i]}f = {D[i]}.reshape(({D[i]}.shape[0], -1))")
-            a(f"    {B[i]}f = {B[i]}.reshape(({B[i]}.shape[0], -1))")
-        a("    r0 = pos * nb")
-        a("    for r in range(lo, hi):")
-        a("        j = perm[r0 + r]")
-        for i in range(n_d):
-            a(f"        for q in range({B[i]}f.shape[1]):")
-            a(f"            {B[i]}f[r - lo, q] = {D[i]}f[j, q]")
-    slots = [f"{FA[i]}[k], {FB[i]}[k]" if lowrank[i] else V[i] for i in range(n_p)]
-    a("    value = 0.0")
-    a("    for k in range(k0, k1):")
-    for i in range(n_p):
-        if lowrank[i]:
-            a(f"        draw_factors({FA[i]}[k], {FB[i]}[k], {_dir_key('step', 'k', i)}, {dist})")
-        else:
-            a(f"        fill_direction({V[i]}.reshape(-1), {_dir_key('step', 'k', i)}, {dist})")
-    a(f"        value_k, d = jf({', '.join(P + B + E + slots)})")
-    a("        if k == k0:")
-    a("            value = value_k")
-    a("        dout[k - k0] = d")
-    a("    return value")
-    return "\n".join(L) + "\n"
-
-
-def _update_source(n_p, dtypes, opt, dist, K, lowrank):
-    """``update_step``: step ``step``'s update with the combined scalars ``coef`` (K), exactly as
-    ``fwdjit.train``'s chunk applies it.  ``vhold``: the buffers already hold this step's
-    directions (dense: only with K == 1; low-rank: all K factor pairs)."""
-    P, M, S, V, G = (_names(x, n_p) for x in "pmsvg")
-    FA, FB = _names("fa", n_p), _names("fb", n_p)
-    sig = P + M + S + V + G + FA + FB + ["coef", "cc", "step", "seed", "lr0", "decay", "clip", "vhold"]
-    anylr = any(lowrank)
-    fused = K == 1 and not anylr
-    L = [f"def update_step({', '.join(sig)}):"]
-    a = L.append
-    a("    base = seed_key(seed)")
-    a("    t = step + 1")
-    a("    lr = lr0 * math.exp(-decay * step)")
-    for line in opt.hyper_source():
-        a("    " + line)
-    if fused:
-        a("    c = coef[0]")
-        a("    if clip > 0.0:")
-        a("        c = min(max(c, -clip), clip)")
-    else:
-        for i in range(n_p):
-            if not lowrank[i]:
-                a(f"    {G[i]}.reshape(-1)[:] = 0")
-        a(f"    for k in range({K}):")
-        for i in range(n_p):
-            if lowrank[i]:
-                a("        if vhold == 0:")
-                a(f"            draw_factors({FA[i]}[k], {FB[i]}[k], {_dir_key('step', 'k', i)}, {dist})")
-            else:
-                a(f"        fill_direction({V[i]}.reshape(-1), {_dir_key('step', 'k', i)}, {dist})")
-        a("        d = coef[k]")
-        a("        if clip > 0.0:")
-        a("            d = min(max(d, -clip), clip)")
-        a("        cc[k] = d")
-        for i in range(n_p):
-            if not lowrank[i]:
-                a(f"        axpy_flat({G[i]}.reshape(-1), d, {V[i]}.reshape(-1))")
-        a(f"    c = {1.0 / K!r}")
-    for i in range(n_p):
-        dt = dtypes[i]
-        cast = f"{dt}(c), {dt}(lr), {dt}(h1), {dt}(h2), {dt}(h3), {dt}(h4), {dt}(h5)"
-        if lowrank[i] and opt.name == "sgd":
-            a(f"    lowrank_sgd({P[i]}, {dt}(lr * c), cc, {FA[i]}, {FB[i]})")
-            continue
-        if lowrank[i]:
-            a(f"    lowrank_sum({G[i]}, cc, {FA[i]}, {FB[i]})")
-        if fused:
-            a("    if vhold == 0:")
-            a(f"        fill_direction({V[i]}.reshape(-1), {_dir_key('step', 0, i)}, {dist})")
-        src = V[i] if fused else G[i]
-        a(f"    update({P[i]}.reshape(-1), {M[i]}.reshape(-1), {S[i]}.reshape(-1), {src}.reshape(-1), {cast}, 0)")
-    a("    return 0")
-    return "\n".join(L) + "\n"
-
-
-def _build_update(n_p, dtypes, opt, dist, K, lowrank):
-    ckey = ("update", n_p, tuple(dtypes), opt.key(), dist, K, lowrank)
-    with _LOCK:
-        hit = _CACHE.get(ckey)
-        if hit is None:
-            text = (HEADER.format(version=__version__, qualname="update_step", where="fwdjit.training.distributed")
-                    + f"# Distributed training: the update of one step, optimizer {opt!r}, {K} direction(s).\n"
-                    + _kernels(opt, dist) + "\n\n" + _update_source(n_p, dtypes, opt, dist, K, lowrank))
-            mod, _, _ = load_module("dist_update", text, dict(_RUNTIME), "dist-update")
-            jit = numba.njit(cache=True, nogil=True)
-            for kname in ("update", "update_resample"):
-                setattr(mod, kname, jit(getattr(mod, kname)))
-            hit = _CACHE[ckey] = (jit(mod.update_step), text)
-        return hit
-
-
-def _build_jvp(fj, n_p, n_d, n_e, dist, lowrank):
-    mask = (True,) * n_p + (False,) * (n_d + n_e)
-    lrmask = tuple(lowrank) + (False,) * (n_d + n_e) if any(lowrank) else None
-    jf = fj.tangent_function(mask, lowrank=lrmask)
-    ckey = ("jvp", fj, n_p, n_d, n_e, dist, lowrank)
-    with _LOCK:
-        hit = _CACHE.get(ckey)
-        if hit is None:
-            text = (HEADER.format(version=__version__, qualname=fj.info.qualname,
-                                  where=f"{fj.info.filename}:{fj.info.tree.lineno}")
-                    + "# Distributed training: the JVPs of one step on a part of the minibatch.\n"
-                    + _jvp_source(n_p, n_d, n_e, dist, lowrank))
-            ns = dict(_RUNTIME)
-            ns["jf"] = jf
-            extra = "dist-jvp:" + getattr(jf, "_fwdjit_key", fj.deep_key())
-            mod, _, _ = load_module(f"{fj.name}_dist_jvp", text, ns, extra)
-            hit = _CACHE[ckey] = (numba.njit(cache=True, nogil=True)(mod.jvp_step), text)
-        return hit
-
-
 # ------------------------------------------------------------- state
 class _State:
     """Parameters, optimizer state and direction buffers of one replica (driver-free)."""
 
     def __init__(self, params, cfg):
         self.cfg = cfg
-        self.P = [_as_param(p, i) for i, p in enumerate(params)]
+        self.P = [as_param(p, i) for i, p in enumerate(params)]
         P = self.P
         n_p = len(P)
         opt = make_optimizer(cfg["optimizer_obj"])
@@ -239,7 +95,7 @@ class _State:
                    for i, p in enumerate(P)]
         self.cc = np.zeros(K)
         self.dist = rng.distribution_code(cfg["distribution"])
-        self.update_fn, self.update_source = _build_update(n_p, [_dtype_name(p) for p in P], opt, self.dist, K,
+        self.update_fn, self.update_source = build_update(n_p, [dtype_name(p) for p in P], opt, self.dist, K,
                                                            self.lowrank)
         self.applied = -1          # last step whose update was applied
 
@@ -328,7 +184,7 @@ class StepWorker:
         self.perm = np.arange(max(self.D[0].shape[0] if self.D else 1, 1), dtype=np.int64)
         self.state = np.full(1, -1, np.int64)
         self.dout = np.zeros(self.k1 - self.k0)
-        self.jvp_fn, _ = _build_jvp(fj, len(st.P), len(self.D), len(self.E), st.dist, st.lowrank)
+        self.jvp_fn, _ = build_jvp(fj, len(st.P), len(self.D), len(self.E), st.dist, st.lowrank)
         # vhold: after this worker's JVPs of a step its buffers hold that step's directions when it
         # evaluated all of them (data-parallel); update_step then skips drawing them again
         self.vhold = 1 if mode == "data" else 0
@@ -432,7 +288,7 @@ def train_distributed(loss, params, data=(), *, steps, client, parallel="data", 
     py_loss = fj.py_func
     if isinstance(params, np.ndarray):
         params = (params,)
-    P0 = [_as_param(p, i) for i, p in enumerate(params)]
+    P0 = [as_param(p, i) for i, p in enumerate(params)]
     if isinstance(data, np.ndarray):
         data = (data,)
     D = [np.ascontiguousarray(d) for d in data]

@@ -35,7 +35,7 @@ from . import rng
 from ..api import as_fwdjit
 from ..errors import FwdjitError
 from .blas import blas_threads, compiled_call  # noqa: F401  (blas_threads: re-exported)
-from .chunk import build_chunk, draw_factors, dtype_name, minibatch_indices  # noqa: F401  (re-exported)
+from .chunk import as_param, build_chunk, draw_factors, dtype_name, minibatch_indices  # noqa: F401  (re-exported)
 from .clock import HAVE_CLOCK, now  # noqa: F401  (now: re-exported)
 from .estimator import direction_rank
 from .optimizers import SGD, Adam, Momentum, Optimizer, make_optimizer  # noqa: F401  (re-exported)
@@ -43,16 +43,6 @@ from .result import PHASES, TrainResult  # noqa: F401  (re-exported)
 
 __all__ = ["train", "TrainResult", "SGD", "Momentum", "Adam", "Optimizer", "blas_threads", "now",
            "PHASES", "make_optimizer", "minibatch_indices"]
-
-
-def _as_param(a, i):
-    arr = np.array(a, copy=True, order="C")
-    if arr.dtype.kind != "f" or arr.dtype not in (np.float32, np.float64):
-        raise FwdjitError(f"train: parameter {i} must be a float32 or float64 array, given dtype {arr.dtype}")
-    if arr.ndim == 0:
-        raise FwdjitError(f"train: parameter {i} is a scalar; pass it as an array of shape (1,) "
-                          "(the loss then reads p[0])")
-    return arr
 
 
 def train(loss, params, data=(), *, steps, batch_size=64, lr=2e-4, lr_decay=0.0, optimizer="sgd",
@@ -113,7 +103,7 @@ def train(loss, params, data=(), *, steps, batch_size=64, lr=2e-4, lr_decay=0.0,
     fj = as_fwdjit(loss)
     if isinstance(params, np.ndarray):
         params = (params,)
-    P = [_as_param(p, i) for i, p in enumerate(params)]
+    P = [as_param(p, i) for i, p in enumerate(params)]
     if isinstance(data, np.ndarray):
         data = (data,)
     D = [np.ascontiguousarray(d) for d in data]

@@ -473,11 +473,48 @@ def _w_out(W, x):
     return np.sum(x @ W.T)
 
 
+def _w_real(W, x):
+    V = W.real                      # an attribute view
+    V[0, 0] = 2.0
+    return np.sum(x @ W.T)
+
+
+def _w_tuple(W, x):
+    t = (W, x)
+    t[0][0, 0] = 2.0
+    return np.sum(x @ W.T)
+
+
+def _w_ifexp(W, x):
+    V = W if x[0] > -10.0 else W.T
+    V[0, 0] = 2.0
+    return np.sum(x @ W.T)
+
+
+def _w_contig(W, x):
+    V = np.ascontiguousarray(W)     # the same array for contiguous input
+    V[0, 0] = x[0]
+    return np.sum(x @ W.T)
+
+
+def _w_set_in_tuple(t):
+    t[0][0, 0] = 0.0
+    return 0.0
+
+
+def _w_callee_tuple(W, x):
+    s = _w_set_in_tuple((W, x))
+    return np.sum(x @ W.T) + s
+
+
 @pytest.mark.exhaustive
-@pytest.mark.parametrize("fn", [_w_loop_rows, _w_view, _w_callee, _w_aug, _w_out])
+@pytest.mark.parametrize("fn", [_w_loop_rows, _w_view, _w_callee, _w_aug, _w_out, _w_real, _w_tuple, _w_ifexp,
+                                _w_contig, _w_callee_tuple])
 def test_written_argument_keeps_the_dense_derivative(fn):
     """An argument written in place (through a view, a loop variable, a callee, an augmented
-    assignment, an ``out`` argument) cannot keep its factors: the result equals the dense JVP."""
+    assignment, an ``out`` argument, an attribute, a tuple, a conditional expression,
+    np.ascontiguousarray; found by review, each was once silently wrong) cannot keep its
+    factors: the result equals the dense JVP."""
     f = fwdjit.fwdjit(fn)
     r = np.random.default_rng(3)
     W, x = r.standard_normal((3, 4)), r.standard_normal(4)
@@ -485,3 +522,16 @@ def test_written_argument_keeps_the_dense_derivative(fn):
     low = f.jvp((W.copy(), x), (fwdjit.LowRank(A, B), None))
     dense = f.jvp((W.copy(), x), (A @ B.T, None))
     np.testing.assert_allclose(low, dense, rtol=1e-13, atol=1e-13)
+
+
+def _bias_max(b, X):
+    return np.sum(np.maximum(b, X))          # select with a condition of higher rank than b
+
+
+def test_select_broadcast_to_a_higher_rank():
+    f = fwdjit.fwdjit(_bias_max)
+    r = np.random.default_rng(5)
+    b, X, db = r.standard_normal(4), r.standard_normal((3, 4)), r.standard_normal(4)
+    _, d = f.jvp((b, X), (db, None))
+    expect = np.sum(np.where(b >= X, db, 0.0))
+    np.testing.assert_allclose(d, expect, rtol=1e-13)

@@ -274,46 +274,61 @@ class Activity:
         return any(args_act) or any(kw_act.values())
 
 
-# array methods that may write into their receiver
-_WRITING_METHODS = frozenset({"fill", "sort", "resize", "put", "itemset", "setflags", "partition", "byteswap"})
+def _operand(node, safe):
+    """Mark the name at the bottom of an operand ``node`` (through ``.T`` and unary minus)."""
+    while True:
+        if isinstance(node, ast.Name):
+            safe.add(id(node))
+            return
+        if isinstance(node, ast.Attribute) and node.attr == "T":
+            node = node.value
+        elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            node = node.operand
+        else:
+            return
 
 
 def factorable(tree, params, classify):
     """The parameters of ``tree`` whose low-rank tangent may stay factored (:mod:`fwdjit.rules.lowrank`).
 
-    The factors stand for the tangent only while the argument keeps its value, so an
-    argument qualifies only if it is never assigned, written into, aliased, or passed to a
-    user function, a black box or a writing array method.
+    The factors stand for the tangent only while the argument keeps its value.  An
+    argument qualifies only if it is never assigned and *every* read of it is an operand of
+    a matrix product (``@``, ``np.dot``/``np.matmul`` of two arguments, ``.dot``) or of
+    arithmetic (binary and unary operators, comparisons), possibly through ``.T`` and
+    unary minus: these make new arrays, so no alias of the argument can exist and nothing
+    can write into it.  Any other read (a view, a call, a tuple, an attribute, a plain
+    assignment) leaves its tangent dense, materialized once.  (Products then use the
+    factors, arithmetic reads the materialized ``dW``.)
 
-    >>> tree = ast.parse("def f(W, b, x):\\n    V = W\\n    return np.sum(x @ W + b)").body[0]
-    >>> sorted(factorable(tree, ["W", "b", "x"], lambda call: "rule"))
-    ['b', 'x']
+    >>> tree = ast.parse("def f(W, U, b, x):\\n    V = U\\n    return np.sum(x @ W.T + b) + np.sum(V @ x)").body[0]
+    >>> import numpy as np
+    >>> classify = lambda call: ("rule", np.sum, None)
+    >>> sorted(factorable(tree, ["W", "U", "b", "x"], classify))
+    ['W', 'b', 'x']
 
-    ``classify(call_node)`` returns the resolver's kind of a call ("rule",
-    "method", "user", "blackbox").
+    ``classify(call_node)`` is the resolver's ``(kind, object, rule)`` of a call.
     """
-    out = set(params)
-    aliases = alias_groups(tree)
-    for name in list(out):
-        if name in aliases:
-            out.discard(name)
+    import numpy as np
+    safe = set()
     for n in ast.walk(tree):
-        if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del)):
+        if isinstance(n, ast.BinOp):
+            _operand(n.left, safe)
+            _operand(n.right, safe)
+        elif isinstance(n, ast.UnaryOp):
+            _operand(n.operand, safe)
+        elif isinstance(n, ast.Compare):
+            for e in [n.left, *n.comparators]:
+                _operand(e, safe)
+        elif isinstance(n, ast.Call) and not n.keywords:
+            kind, obj, _ = classify(n)
+            if kind == "rule" and obj in (np.dot, np.matmul) and len(n.args) == 2:
+                _operand(n.args[0], safe)
+                _operand(n.args[1], safe)
+            elif kind == "method" and obj == "dot" and len(n.args) == 1:
+                _operand(n.func.value, safe)
+                _operand(n.args[0], safe)
+    out = set(params)
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Name) and n.id in out and (not isinstance(n.ctx, ast.Load) or id(n) not in safe):
             out.discard(n.id)
-        elif isinstance(n, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
-            for t in (n.targets if isinstance(n, ast.Assign) else [n.target]):
-                for s in ast.walk(t):
-                    if isinstance(s, (ast.Subscript, ast.Attribute)):
-                        out.discard(root_name(s))
-        elif isinstance(n, ast.Call):
-            func = n.func
-            if isinstance(func, ast.Attribute) and func.attr in _WRITING_METHODS:
-                out.discard(root_name(func.value))
-            kind = classify(n)
-            if kind in ("user", "blackbox"):
-                for a in list(n.args) + [k.value for k in n.keywords]:
-                    out.discard(root_name(a))
-            for k in n.keywords:
-                if k.arg == "out":
-                    out.discard(root_name(k.value))
     return out

@@ -231,7 +231,7 @@ class TangentGen(Binder):
         self._tnames = {}
         self._factors = {}           # argument -> (A name, B name) while its tangent stays factored
         if any(self.lowrank_mask):
-            keep = factorable(self.tree, info.params, lambda call: self.resolver.classify(call)[0])
+            keep = factorable(self.tree, info.params, self.resolver.classify)
             for p, m, lr in zip(info.params, self.mask, self.lowrank_mask):
                 if m and lr:
                     a, b = self.tname(p) + "_A", self.tname(p) + "_B"

@@ -20,12 +20,11 @@ product plus ``dh @ W`` and two thin products, instead of a second full
 product ``h @ dW``.  The JVP is exact for the tangent ``A @ B.T``: nothing
 is approximated, only the order of the products changes.
 
-Correctness: the factors stand for ``dW`` only while ``W`` is the argument's
-value, so a parameter is kept factored only if the function never assigns
-it, never writes into it (``W[i] = ...``, ``W += ...``), never aliases it
-(``V = W``, ``V = W.T``) and never passes it to another user function or to
-an array method that may write; otherwise its tangent is materialized at
-entry, and every other use reads the materialized ``dW``.
+Correctness: the factors stand for ``dW`` only while ``W`` keeps its value, so
+an argument stays factored only if the function never assigns it and every
+read of it is an operand of a product (possibly through ``.T`` and unary minus):
+then no alias of it exists and nothing can write into it.  Otherwise its
+tangent is materialized at entry and every use reads the materialized ``dW``.
 
 Which arguments qualify is decided by :func:`fwdjit.compiler.activity.factorable`.
 

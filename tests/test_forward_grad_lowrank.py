@@ -508,7 +508,7 @@ def _w_callee_tuple(W, x):
 
 
 @pytest.mark.exhaustive
-@pytest.mark.parametrize("fn", [_w_loop_rows, _w_view, _w_callee, _w_aug, _w_out, _w_real, _w_tuple, _w_ifexp,
+@pytest.mark.parametrize("fn", [_w_loop_rows, _w_view, _w_callee, _w_aug, _w_real, _w_tuple, _w_ifexp,
                                 _w_contig, _w_callee_tuple])
 def test_written_argument_keeps_the_dense_derivative(fn):
     """An argument written in place (through a view, a loop variable, a callee, an augmented
@@ -535,3 +535,13 @@ def test_select_broadcast_to_a_higher_rank():
     _, d = f.jvp((b, X), (db, None))
     expect = np.sum(np.where(b >= X, db, 0.0))
     np.testing.assert_allclose(d, expect, rtol=1e-13)
+
+
+def test_ufunc_output_argument_is_refused_with_its_location():
+    """``np.sin(W, W)`` wrote sin(W) into W while the tangent kept dW (a silently wrong JVP, dense
+    or low-rank): it is refused at transform time, located, with a hint."""
+    f = fwdjit.fwdjit(_w_out)
+    W, x = np.ones((3, 4)), np.ones(4)
+    with pytest.raises(fwdjit.UnsupportedCall, match=r"np\.sin with an output argument") as e:
+        f.jvp((W, x), (np.ones((3, 4)), None))
+    assert "test_forward_grad_lowrank.py" in str(e.value) and "y = np.sin(...)" in str(e.value)

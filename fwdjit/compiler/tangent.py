@@ -479,6 +479,13 @@ class TangentGen(Binder):
         if kind == "method":
             return self._method_call(node, obj, rule, target)
         if kind == "rule":
+            if isinstance(obj, np.ufunc) and (len(node.args) > obj.nin or any(k.arg == "out" for k in node.keywords)):
+                name = f"np.{obj.__name__}"
+                raise self.info.error(
+                    UnsupportedCall, node, f"{name} with an output argument (writing the result into an array) "
+                    f"is not supported on differentiable values",
+                    hint=f"assign the result instead: y = {name}(...), or y[...] = {name}(...)",
+                    construct=f"{name}(..., out)")
             args = [self.expr(a) for a in node.args]
             kw = {k.arg: self.expr(k.value) for k in node.keywords}
             func = self.primal(node.func)

@@ -193,8 +193,8 @@ def test_demo_runs_as_a_user_runs_it(tmp_path):
     out = _run(["-m", "fwdjit", "demo", "--steps", "12", "--seconds", "60", "--out", str(tmp_path / "plots"),
                 "--backprop", "none"], cwd=tmp_path)
     # the default: rank-1 low-rank directions (the fastest forward-gradient variant to an accuracy)
-    assert "rank-1 low-rank normal directions" in out
-    assert "forward gradient (rank-1 low-rank normal)  12" in out and "test accuracy" in out
+    assert "rank-1 low-rank normal, K=4 directions" in out
+    assert "forward gradient (rank-1 low-rank normal, K=4)  12" in out and "test accuracy" in out
     if plots:
         for kind in ("iteration", "time"):
             assert (tmp_path / "plots" / f"mlp_loss_vs_{kind}.png").stat().st_size > 1000

@@ -396,3 +396,21 @@ def as_param(a, i):
         raise FwdjitError(f"train: parameter {i} is a scalar; pass it as an array of shape (1,) "
                           "(the loss then reads p[0])")
     return arr
+
+
+def training_arrays(fj, params, data, extra_args):
+    """``(params, data, extra)`` of a training call: parameter copies, contiguous data arrays and
+    the extra arguments, checked against the loss ``fj`` (an @fwdjit function)."""
+    if isinstance(params, np.ndarray):
+        params = (params,)
+    P = [as_param(p, i) for i, p in enumerate(params)]
+    if isinstance(data, np.ndarray):
+        data = (data,)
+    D = [np.ascontiguousarray(d) for d in data]
+    E = tuple(extra_args)
+    if not P:
+        raise FwdjitError("train: no parameters")
+    if len(P) + len(D) + len(E) != fj._nparams:
+        raise FwdjitError(f"train: {fj.name} takes {fj._nparams} arguments ({', '.join(fj.params)}); given "
+                          f"{len(P)} parameters + {len(D)} data arrays + {len(E)} extra arguments")
+    return P, D, E

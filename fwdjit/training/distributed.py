@@ -49,7 +49,7 @@ from . import rng
 from ..api import as_fwdjit
 from ..errors import FwdjitError
 from .estimator import direction_rank
-from .chunk import as_param, dtype_name
+from .chunk import as_param, dtype_name, training_arrays
 from .optimizers import make_optimizer
 from .result import TrainResult
 from .steps import build_jvp, build_update
@@ -286,16 +286,7 @@ def train_distributed(loss, params, data=(), *, steps, client, parallel="data", 
         raise FwdjitError(f"parallel must be 'data' or 'directions', given {parallel!r}")
     fj = as_fwdjit(loss)
     py_loss = fj.py_func
-    if isinstance(params, np.ndarray):
-        params = (params,)
-    P0 = [as_param(p, i) for i, p in enumerate(params)]
-    if isinstance(data, np.ndarray):
-        data = (data,)
-    D = [np.ascontiguousarray(d) for d in data]
-    E = tuple(extra_args)
-    if len(P0) + len(D) + len(E) != fj._nparams:
-        raise FwdjitError(f"train: {fj.name} takes {fj._nparams} arguments; given {len(P0)} parameters + "
-                          f"{len(D)} data arrays + {len(E)} extra arguments")
+    P0, D, E = training_arrays(fj, params, data, extra_args)
     if not D:
         raise FwdjitError("train(client=...): needs data arrays (a loss of the parameters only has nothing "
                           "to distribute)")

@@ -35,7 +35,8 @@ from . import rng
 from ..api import as_fwdjit
 from ..errors import FwdjitError
 from .blas import blas_threads, compiled_call  # noqa: F401  (blas_threads: re-exported)
-from .chunk import as_param, build_chunk, draw_factors, dtype_name, minibatch_indices  # noqa: F401  (re-exported)
+from .chunk import (as_param, build_chunk, draw_factors, dtype_name, minibatch_indices,  # noqa: F401
+                    training_arrays)
 from .clock import HAVE_CLOCK, now  # noqa: F401  (now: re-exported)
 from .estimator import direction_rank
 from .optimizers import SGD, Adam, Momentum, Optimizer, make_optimizer  # noqa: F401  (re-exported)
@@ -101,19 +102,8 @@ def train(loss, params, data=(), *, steps, batch_size=64, lr=2e-4, lr_decay=0.0,
         from .distributed import train_distributed
         return train_distributed(**dict(locals()))
     fj = as_fwdjit(loss)
-    if isinstance(params, np.ndarray):
-        params = (params,)
-    P = [as_param(p, i) for i, p in enumerate(params)]
-    if isinstance(data, np.ndarray):
-        data = (data,)
-    D = [np.ascontiguousarray(d) for d in data]
-    E = tuple(extra_args)
+    P, D, E = training_arrays(fj, params, data, extra_args)
     n_p, n_d, n_e = len(P), len(D), len(E)
-    if n_p == 0:
-        raise FwdjitError("train: no parameters")
-    if n_p + n_d + n_e != fj._nparams:
-        raise FwdjitError(f"train: {fj.name} takes {fj._nparams} arguments ({', '.join(fj.params)}); given "
-                          f"{n_p} parameters + {n_d} data arrays + {n_e} extra arguments")
     steps = int(steps)
     if steps < 0:
         raise FwdjitError("steps must be >= 0")

@@ -412,10 +412,7 @@ class TangentGen(Binder):
                              self.fj_call("matmul_stacked", [left, l.t, right])))
         terms = [ast.Name(dout, ast.Load())]
         if r.active:        # the other term, l @ dr (factored when dr is low-rank)
-            rv = Val(self, lambda: copy.deepcopy(right), t=r.t)
-            rv.lowrank = r.lowrank
-            terms += LR.product_terms(Val(self, lambda: copy.deepcopy(left)), rv,
-                                      lambda x, y: ast.BinOp(x, ast.MatMult(), y))
+            terms.append(LR.right_term(copy.deepcopy(left), r, lambda x, y: ast.BinOp(x, ast.MatMult(), y)))
         val = Val(self, lambda: ast.Name(out, ast.Load()), t=R.add_terms(terms), node=node)
         val.name = out
         return val

@@ -91,12 +91,17 @@ def product_terms(left, right, prod):
         else:
             terms.append(prod(left.t, right.p()))
     if right.active:
-        f = factors(right)
-        if f is not None:
-            terms.append(prod(prod(left.p(), copy.deepcopy(f[0])), _T(f[1])))
-        else:
-            terms.append(prod(left.p(), right.t))
+        terms.append(right_term(left.p(), right, prod))
     return terms
+
+
+def right_term(left, right, prod):
+    """``left @ d(right)`` for a primal atom ``left``: ``left @ A @ B.T`` when ``right``'s tangent
+    is low-rank, else ``left @ dright``."""
+    f = factors(right)
+    if f is not None:
+        return prod(prod(left, copy.deepcopy(f[0])), _T(f[1]))
+    return prod(left, right.t)
 
 
 def materialize(a_name, b_name):

@@ -21,6 +21,7 @@ from ..errors import FwdjitError
 from ..targets.base import cached
 from ..targets.cache import HEADER, load_module
 from .clock import now
+from .rng import draw_factors  # noqa: F401  (called by the generated loop; re-exported)
 
 __all__ = ["build_chunk", "dtype_name", "draw_factors", "lowrank_sgd", "lowrank_sum", "axpy_flat",
            "minibatch_indices"]
@@ -275,18 +276,6 @@ def _chunk_source(n_p, n_d, n_e, dtypes, opt, dist, n_dir, gradient, timing, low
 
 
 @numba.njit(cache=True, nogil=True)
-def draw_factors(a, b, key, dist):
-    """A low-rank direction's factors: entries of ``a`` (m x r) and ``b`` (n x r) from ``dist``,
-    ``a`` scaled by ``1/sqrt(r)`` (then ``E[vec(a b^T) vec(a b^T)^T] = I``)."""
-    af = a.reshape(-1)
-    rng.fill_direction(af, rng.derive(key, 0, 0), dist)
-    rng.fill_direction(b.reshape(-1), rng.derive(key, 0, 1), dist)
-    s = a.dtype.type(1.0 / np.sqrt(a.shape[1]))
-    for i in range(af.size):
-        af[i] *= s
-
-
-@numba.njit(cache=True, nogil=True)
 def lowrank_sgd(p, scale, coef, a, b):
     """``p -= scale * sum_k coef[k] a[k] @ b[k].T``: one pass over ``p`` (rows stay in cache)."""
     K, m, r = a.shape
@@ -306,14 +295,7 @@ def lowrank_sgd(p, scale, coef, a, b):
 def lowrank_sum(g, coef, a, b):
     """``g = sum_k coef[k] a[k] @ b[k].T`` (the dense estimate, for optimizers with state)."""
     g[:] = 0
-    K, m, r = a.shape
-    n = b.shape[1]
-    for i in range(m):
-        for k in range(K):
-            for q in range(r):
-                ca = g.dtype.type(coef[k]) * a[k, i, q]
-                for j in range(n):
-                    g[i, j] += ca * b[k, j, q]
+    lowrank_sgd(g, g.dtype.type(-1.0), coef, a, b)     # g -= -1 * sum: the same sums, exactly
 
 
 @numba.njit(cache=True, nogil=True)

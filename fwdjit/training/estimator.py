@@ -120,12 +120,7 @@ def _ov_draw(v, key, dist):
     if _is_lowrank(v):
         def impl_lowrank(v, key, dist):
             a, b = v
-            rng.fill_direction(a.reshape(-1), rng.derive(key, 0, 0), dist)
-            rng.fill_direction(b.reshape(-1), rng.derive(key, 0, 1), dist)
-            s = a.dtype.type(1.0 / np.sqrt(a.shape[1]))
-            af = a.reshape(-1)
-            for i in range(af.size):
-                af[i] *= s
+            rng.draw_factors(a, b, key, dist)
             return v
         return impl_lowrank
     if isinstance(v, types.Array):

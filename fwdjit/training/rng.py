@@ -265,3 +265,15 @@ def permutation(out, key):
         t = out[i]
         out[i] = out[j]
         out[j] = t
+
+
+@numba.njit(**_OPTS)
+def draw_factors(a, b, key, dist):
+    """A low-rank direction's factors: entries of ``a`` (m x r) and ``b`` (n x r) from ``dist``,
+    ``a`` scaled by ``1/sqrt(r)`` (then ``E[vec(a b^T) vec(a b^T)^T] = I``)."""
+    af = a.reshape(-1)
+    fill_direction(af, derive(key, 0, 0), dist)
+    fill_direction(b.reshape(-1), derive(key, 0, 1), dist)
+    s = a.dtype.type(1.0 / np.sqrt(a.shape[1]))
+    for i in range(af.size):
+        af[i] *= s

@@ -166,7 +166,7 @@ class Resolver:
             raise self.info.error(UnsupportedCall, node, f"cannot resolve the function called here ({ast.unparse(func)})",
                                   hint="call a module-level function, a NumPy/math function or an array method",
                                   construct="unresolved call")
-        user_rule = R.USER_RULES.get(obj) if R._hashable(obj) else None
+        user_rule = R.USER_RULES.get(obj) if R.hashable(obj) else None
         if user_rule is not None:
             return "rule", obj, user_rule
         fj = self.compiled(obj) if self.compiled is not None else None

@@ -100,7 +100,7 @@ class TargetFunction:
             ns = {}
             for k, v in self.info.namespace.items():
                 ns[k] = self.key_entry(v)
-                rule = R.USER_RULES.get(v) if R._hashable(v) else None
+                rule = R.USER_RULES.get(v) if R.hashable(v) else None
                 if rule is not None:      # a black box with a derivative rule: the rule counts too
                     ns[k + "#rule"] = getattr(rule, "key", "")
             h.update(namespace_key(ns).encode())

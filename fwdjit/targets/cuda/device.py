@@ -53,7 +53,7 @@ class CudaResolver(Resolver):
             rule = path_rule(path)
             return ("rule", "cuda." + path, rule) if rule is not None else ("blackbox", "cuda." + path, None)
         obj = resolve_attr(self.info, node.func)
-        if obj is not None and obj is not MISSING and R._hashable(obj) and obj in R.USER_RULES:
+        if obj is not None and obj is not MISSING and R.hashable(obj) and obj in R.USER_RULES:
             return "rule", obj, R.USER_RULES[obj]
         py = user_python_function(obj, device=True) if obj is not None and obj is not MISSING else None
         if py is not None:

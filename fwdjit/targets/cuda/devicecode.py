@@ -97,9 +97,9 @@ def check_device_code(info, resolver):
             raise info.error(UnsupportedCall, node, f"array method {what} is not available in CUDA device code",
                              hint="write a loop over the elements", construct=f"{what} in device code")
         name = qualname(obj)
-        if R._hashable(obj) and obj in R.USER_RULES:
+        if R.hashable(obj) and obj in R.USER_RULES:
             continue
-        if R._hashable(obj) and obj in _ALLOC_FUNCS:
+        if R.hashable(obj) and obj in _ALLOC_FUNCS:
             raise info.error(UnsupportedCall, node,
                              f"array allocation ({name}) inside CUDA device code",
                              hint="use cuda.local.array(shape, dtype) with a constant shape, or pass a "
@@ -111,7 +111,7 @@ def check_device_code(info, resolver):
                              hint="use the math module's function", construct=f"call to {name}")
         if _is_math(obj):
             continue
-        if R._hashable(obj) and (obj in _BUILTINS_OK or obj in _REWRITE):
+        if R.hashable(obj) and (obj in _BUILTINS_OK or obj in _REWRITE):
             continue
         if isinstance(obj, type) and issubclass(obj, (np.number, np.bool_)):
             continue
@@ -120,7 +120,7 @@ def check_device_code(info, resolver):
             raise info.error(UnsupportedCall, node, f"{name} (NumPy random numbers) in CUDA device code",
                              hint="use numba.cuda.random (xoroshiro128p_normal_float64...) with states "
                                   "passed in", construct="np.random in device code")
-        if mod.split(".")[0] == "numpy" or (R._hashable(obj) and obj in R.RULES):
+        if mod.split(".")[0] == "numpy" or (R.hashable(obj) and obj in R.RULES):
             raise info.error(UnsupportedCall, node,
                              f"{name} is an array-level NumPy function, not available in CUDA device code",
                              hint="write it as a loop over the elements", construct=f"call to {name}")

@@ -84,7 +84,7 @@ def _register_object_rules(cuda):
                  "brev", "clz", "ffs", "activemask", "lanemask_lt", "ballot_sync", "all_sync",
                  "any_sync", "eq_sync"):
         obj = getattr(cuda, name, None)
-        if obj is not None and not isinstance(obj, str) and R._hashable(obj) and obj not in R.RULES:
+        if obj is not None and not isinstance(obj, str) and R.hashable(obj) and obj not in R.RULES:
             R.RULES[obj] = R.zero_rule(f"cuda.{name}")
 
 

@@ -1,0 +1,47 @@
+"""Rules of fwdjit's own runtime helpers (``fj.select``, ``fj.bcast``, ...).
+
+Generated tangent code calls these helpers; their rules let fwdjit
+differentiate its own output (forward over forward: ``hvp``, ``hessian``).
+
+>>> RULES[rt.select].nondiff
+{0}
+"""
+from __future__ import annotations
+
+from .. import runtime as rt
+from .core import RULES, Rule, add_terms, linear, num, zero_rule
+
+
+def _select_rt(c):
+    cond, a, b = c.args
+    ta = a.t if a.active else num(0.0)
+    tb = b.t if b.active else num(0.0)
+    return c.gen.fj_call("select", [cond.p(), ta, tb])
+
+
+def _pow_dexp_rt(c):
+    base, res = c.args
+    terms = []
+    if base.active:
+        terms.append(c.fill("{g} * {1} / {0}", g=base.t))
+    if res.active:
+        terms.append(c.fill("{g} * fj.select({1} == 0, 0.0, np.log({0}))", g=res.t))
+    return add_terms(terms)
+
+
+RULES[rt.bcast] = linear(0)
+RULES[rt.fresh] = linear(0)
+
+
+def _prod_jvp_rt(c):
+    raise c.gen.unsupported("the second derivative of np.prod",
+                            "write the product as a loop so fwdjit can differentiate it twice")
+
+RULES[rt.zero] = zero_rule("zero")
+RULES[rt.lit] = linear(0)          # a cast of its first argument (constant when that is a literal)
+RULES[rt.lit_args] = zero_rule("lit_args")
+RULES[rt.select] = Rule(_select_rt, nondiff={0})
+RULES[rt.pow_dexp] = Rule(_pow_dexp_rt)
+RULES[rt.pick_flat] = linear(0)
+RULES[rt.like] = linear(0)
+RULES[rt.prod_jvp] = Rule(_prod_jvp_rt)

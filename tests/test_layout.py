@@ -155,7 +155,6 @@ MAX_LINES = 600
 OVERSIZED = {
     "fwdjit.compiler.tangent": "TangentGen is one visitor (a method per syntax node); splitting it into "
                                "statements / expressions / helpers is the next step of issue 12",
-    "fwdjit.testing": "check_jvp and its reference (finite differences, complex step): to split after rules",
     "fwdjit.runtime": "the flat fj.* namespace generated code calls (part of the generated-code format)",
 }
 

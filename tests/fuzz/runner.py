@@ -380,7 +380,8 @@ def _kink_within_step(f, args, tangents, rtol=1e-4):
     one-sided differences (second order, small step) tell the sides apart; when
     they differ and fwdjit matches one of them, the reference is what is wrong.
     """
-    from fwdjit.testing import _as_float_array, _direction_scale, _eval_plain, _perturb, _plain_function, _upcast
+    from fwdjit.testing.reference import direction_scale as _direction_scale, eval_plain as _eval_plain
+    from fwdjit.testing.values import as_float_array as _as_float_array, perturb as _perturb, plain_function as _plain_function, upcast as _upcast
     fn = _plain_function(f)
     a64 = [_upcast(a) for a in args]
     try:
@@ -397,7 +398,7 @@ def _kink_within_step(f, args, tangents, rtol=1e-4):
                 sides.append([s * (-3 * a + 4 * b - c) / (2 * h) for a, b, c in zip(f0, f1, f2)])
     except Exception:
         return False
-    from fwdjit.testing import _flatten_out
+    from fwdjit.testing.values import flatten_out as _flatten_out
     got = [_as_float_array(v) for _, v in _flatten_out(got)]
 
     def close(x, y):

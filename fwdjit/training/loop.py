@@ -103,11 +103,61 @@ def train(loss, params, data=(), *, steps, batch_size=64, lr=2e-4, lr_decay=0.0,
         return train_distributed(**dict(locals()))
     fj = as_fwdjit(loss)
     P, D, E = training_arrays(fj, params, data, extra_args)
-    n_p, n_d, n_e = len(P), len(D), len(E)
+    plan = _plan(P, D, E, steps, batch_size, optimizer, momentum, betas, eps, distribution, gradient,
+                 n_directions, timing, directions, rank)
+    t_compile0 = time.perf_counter()
+    chunk, source = build_chunk(fj, plan.mask, len(P), len(D), len(E), plan.dtypes, plan.opt, plan.dist,
+                                plan.n_dir, gradient, timing, plan.lowrank)
+    buf = _Buffers(P, D, plan, gradient)
+    rec = _Records(plan.steps, timing)
+    scalars = (int(seed) & 0x7FFFFFFFFFFFFFFF, float(lr), float(lr_decay), float(clip) if clip else 0.0)
+
+    def run(start, n):
+        rec.grow(start + n)
+        return chunk(*P, *buf.M, *buf.S, *buf.V, *buf.G, *D, *buf.B, buf.perm, *E, start, n, *scalars,
+                     *rec.window(start, n), *buf.low)
+
+    with compiled_call(blas_threads_n) as n_blas:
+        run(0, 0)                      # compile (or load from the cache)
+        compile_time = time.perf_counter() - t_compile0
+        bar = _progress_bar(progress, plan.steps, desc or f"fwdjit.train {fj.name}")
+        try:
+            done, wall, evals, stopped = _drive(run, P, rec, plan.steps, chunk_seconds, max_seconds, callback,
+                                                callback_every, stop_on_nan, bar)
+        finally:
+            if bar is not None:
+                bar.refresh()
+                bar.close()
+    if not HAVE_CLOCK and done:
+        rec.times[:done] = wall / done
+    lr_arr = float(lr) * np.exp(-float(lr_decay) * np.arange(done))
+    config = {"loss": fj.name, "steps": plan.steps, "batch_size": plan.bs, "lr": float(lr),
+              "lr_decay": float(lr_decay), "optimizer": repr(plan.opt), "n_directions": plan.n_dir,
+              "distribution": "normal" if plan.dist == rng.NORMAL else "rademacher",
+              "directions": "lowrank" if plan.rank else "dense", "rank": plan.rank or None,
+              "gradient": gradient, "seed": int(seed), "clip": clip, "timing": timing,
+              "blas_threads": n_blas, "n_params": int(sum(p.size for p in P))}
+    return TrainResult(params=tuple(P), losses=rec.losses[:done].copy(), step_times=rec.times[:done].copy(),
+                       phase_times=rec.phases[:done].copy() if timing == "phases" else None, lr=lr_arr,
+                       wall_time=wall, compile_time=compile_time, steps_done=done, config=config,
+                       source=source, evals=evals, stopped=stopped)
+
+
+class _Plan:
+    """The checked options of one training run (what the compiled chunk is specialized on)."""
+
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+
+def _plan(P, D, E, steps, batch_size, optimizer, momentum, betas, eps, distribution, gradient,
+          n_directions, timing, directions, rank):
+    """Check train()'s options against the arrays; a :class:`_Plan`."""
     steps = int(steps)
     if steps < 0:
         raise FwdjitError("steps must be >= 0")
-    if n_d:
+    N, bs = 0, 0
+    if D:
         N = D[0].shape[0]
         for d in D:
             if d.ndim == 0 or d.shape[0] != N:
@@ -115,10 +165,6 @@ def train(loss, params, data=(), *, steps, batch_size=64, lr=2e-4, lr_decay=0.0,
         bs = N if batch_size is None else int(batch_size)
         if not 1 <= bs <= N:
             raise FwdjitError(f"train: batch_size {bs} must be between 1 and the number of rows {N}")
-    else:
-        N, bs = 0, 0
-    opt = make_optimizer(optimizer, momentum, betas, eps)
-    dist = rng.distribution_code(distribution)
     if gradient not in ("forward", "exact"):
         raise FwdjitError("gradient must be 'forward' or 'exact'")
     n_dir = int(n_directions)
@@ -126,131 +172,111 @@ def train(loss, params, data=(), *, steps, batch_size=64, lr=2e-4, lr_decay=0.0,
         raise FwdjitError("n_directions must be >= 1")
     if timing not in ("step", "phases"):
         raise FwdjitError("timing must be 'step' or 'phases'")
-    dtypes = [dtype_name(p) for p in P]
-    mask = (True,) * n_p + (False,) * (n_d + n_e)
     rank = direction_rank(directions, rank)
     lowrank = tuple(bool(rank) and p.ndim == 2 for p in P)
     if any(lowrank) and gradient != "forward":
         raise FwdjitError("directions='lowrank' is for gradient='forward'")
-    if not any(lowrank):
-        lowrank = None
+    return _Plan(steps=steps, N=N, bs=bs, opt=make_optimizer(optimizer, momentum, betas, eps),
+                 dist=rng.distribution_code(distribution), n_dir=n_dir, rank=rank,
+                 lowrank=lowrank if any(lowrank) else None, dtypes=[dtype_name(p) for p in P],
+                 mask=(True,) * len(P) + (False,) * (len(D) + len(E)))
 
-    t_compile0 = time.perf_counter()
-    chunk, source = build_chunk(fj, mask, n_p, n_d, n_e, dtypes, opt, dist, n_dir, gradient, timing, lowrank)
 
-    # buffers
-    dummy = [np.zeros(0, p.dtype) for p in P]
-    M = [np.zeros_like(p) if opt.n_state >= 1 else dummy[i] for i, p in enumerate(P)]
-    S = [np.zeros_like(p) if opt.n_state >= 2 else dummy[i] for i, p in enumerate(P)]
-    lr_i = lowrank or (False,) * n_p
-    V = [dummy[i] if lr_i[i] else np.zeros_like(p) for i, p in enumerate(P)]
-    fused = gradient == "forward" and n_dir == 1 and lowrank is None
-    G = [dummy[i] if fused or (lr_i[i] and opt.name == "sgd") else np.zeros_like(p) for i, p in enumerate(P)]
-    # low-rank factors, one (A, B) pair per direction of a step
-    FA = [np.zeros((n_dir, p.shape[0], rank), p.dtype) if lr_i[i] else np.zeros((1, 1, 1), p.dtype)
-          for i, p in enumerate(P)]
-    FB = [np.zeros((n_dir, p.shape[1], rank), p.dtype) if lr_i[i] else np.zeros((1, 1, 1), p.dtype)
-          for i, p in enumerate(P)]
-    coef = np.zeros(n_dir)
-    low = (*FA, *FB, coef) if lowrank else ()
-    B = [np.empty((bs,) + d.shape[1:], d.dtype) for d in D]
-    perm = np.arange(max(N, 1), dtype=np.int64)
-    # per-step records, grown as needed (steps may be huge when max_seconds ends the run)
-    rec = {"losses": np.full(min(steps, 4096), np.nan), "times": np.zeros(min(steps, 4096)),
-           "phases": np.zeros((min(steps, 4096) if timing == "phases" else 0, 4))}
-    seed_i = int(seed) & 0x7FFFFFFFFFFFFFFF
-    clip_v = float(clip) if clip else 0.0
+class _Buffers:
+    """The chunk's work arrays: optimizer state (M, S), directions (V), gradient estimates (G),
+    low-rank factors, the minibatch (B) and the row permutation; empty where unused."""
 
-    def grow(need):
-        cap = rec["losses"].shape[0]
+    def __init__(self, P, D, plan, gradient):
+        dummy = [np.zeros(0, p.dtype) for p in P]
+        lr_i = plan.lowrank or (False,) * len(P)
+        opt = plan.opt
+        self.M = [np.zeros_like(p) if opt.n_state >= 1 else dummy[i] for i, p in enumerate(P)]
+        self.S = [np.zeros_like(p) if opt.n_state >= 2 else dummy[i] for i, p in enumerate(P)]
+        self.V = [dummy[i] if lr_i[i] else np.zeros_like(p) for i, p in enumerate(P)]
+        fused = gradient == "forward" and plan.n_dir == 1 and plan.lowrank is None
+        self.G = [dummy[i] if fused or (lr_i[i] and opt.name == "sgd") else np.zeros_like(p)
+                  for i, p in enumerate(P)]
+        # low-rank factors, one (A, B) pair per direction of a step
+        empty3 = [np.zeros((1, 1, 1), p.dtype) for p in P]
+        FA = [np.zeros((plan.n_dir, p.shape[0], plan.rank), p.dtype) if lr_i[i] else empty3[i]
+              for i, p in enumerate(P)]
+        FB = [np.zeros((plan.n_dir, p.shape[1], plan.rank), p.dtype) if lr_i[i] else empty3[i]
+              for i, p in enumerate(P)]
+        self.low = (*FA, *FB, np.zeros(plan.n_dir)) if plan.lowrank else ()
+        self.B = [np.empty((plan.bs,) + d.shape[1:], d.dtype) for d in D]
+        self.perm = np.arange(max(plan.N, 1), dtype=np.int64)
+
+
+class _Records:
+    """Per-step loss, time and phase records, grown as needed (``steps`` may be huge when
+    ``max_seconds`` ends the run)."""
+
+    def __init__(self, steps, timing):
+        self.steps, self.timing = steps, timing
+        cap = min(steps, 4096)
+        self.losses = np.full(cap, np.nan)
+        self.times = np.zeros(cap)
+        self.phases = np.zeros((cap if timing == "phases" else 0, 4))
+
+    def grow(self, need):
+        cap = self.losses.shape[0]
         if need <= cap:
             return
-        cap = min(steps, max(need, 2 * cap))
-        for k in ("losses", "times"):
-            a = np.full(cap, np.nan) if k == "losses" else np.zeros(cap)
-            a[:rec[k].shape[0]] = rec[k]
-            rec[k] = a
-        if timing == "phases":
-            a = np.zeros((cap, 4))
-            a[:rec["phases"].shape[0]] = rec["phases"]
-            rec["phases"] = a
+        cap = min(self.steps, max(need, 2 * cap))
+        self.losses = np.concatenate([self.losses, np.full(cap - self.losses.shape[0], np.nan)])
+        self.times = np.concatenate([self.times, np.zeros(cap - self.times.shape[0])])
+        if self.timing == "phases":
+            self.phases = np.concatenate([self.phases, np.zeros((cap - self.phases.shape[0], 4))])
 
-    def run(start, n):
-        grow(start + n)
-        ph = rec["phases"]
-        return chunk(*P, *M, *S, *V, *G, *D, *B, perm, *E, start, n, seed_i, float(lr), float(lr_decay), clip_v,
-                     rec["losses"][start:start + n], rec["times"][start:start + n],
-                     ph[start:start + n] if timing == "phases" else ph, *low)
+    def window(self, start, n):
+        """The chunk's output views for steps ``start .. start + n``."""
+        ph = self.phases[start:start + n] if self.timing == "phases" else self.phases
+        return self.losses[start:start + n], self.times[start:start + n], ph
 
-    with compiled_call(blas_threads_n) as n_blas:
-        run(0, 0)                      # compile (or load from the cache)
-        compile_time = time.perf_counter() - t_compile0
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-            bar = tqdm(total=steps, desc=desc or f"fwdjit.train {fj.name}", unit="step", leave=True,
-                       dynamic_ncols=True)
-        evals = []
-        done = 0
-        stopped = None
-        wall = 0.0
-        per_step = None
-        try:
-            while done < steps:
-                if per_step is None:
-                    n = 1
-                else:
-                    n = max(1, int(chunk_seconds / max(per_step, 1e-9)))
-                n = min(n, steps - done)
-                if max_seconds is not None and per_step is not None:
-                    n = max(1, min(n, int((max_seconds - wall) / max(per_step, 1e-9)) + 1))
-                if callback is not None and callback_every:
-                    nxt = (done // callback_every + 1) * callback_every
-                    n = min(n, nxt - done)
-                t0 = time.perf_counter()
-                got = run(done, n)
-                dt = time.perf_counter() - t0
-                wall += dt
-                per_step = dt / max(got, 1) if per_step is None or got == 0 else 0.5 * per_step + 0.5 * dt / got
-                done += got
+
+def _progress_bar(progress, steps, desc):
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+    return tqdm(total=steps, desc=desc, unit="step", leave=True, dynamic_ncols=True)
+
+
+def _drive(run, P, rec, steps, chunk_seconds, max_seconds, callback, callback_every, stop_on_nan, bar):
+    """Call the compiled chunk until ``steps`` are done: chunks sized to ``chunk_seconds``, cut at
+    callback steps and the time limit; returns ``(done, wall seconds, evals, why it stopped)``."""
+    evals, done, stopped, wall, per_step = [], 0, None, 0.0, None
+    while done < steps:
+        n = 1 if per_step is None else max(1, int(chunk_seconds / max(per_step, 1e-9)))
+        n = min(n, steps - done)
+        if max_seconds is not None and per_step is not None:
+            n = max(1, min(n, int((max_seconds - wall) / max(per_step, 1e-9)) + 1))
+        if callback is not None and callback_every:
+            n = min(n, (done // callback_every + 1) * callback_every - done)
+        t0 = time.perf_counter()
+        got = run(done, n)
+        dt = time.perf_counter() - t0
+        wall += dt
+        per_step = dt / max(got, 1) if per_step is None or got == 0 else 0.5 * per_step + 0.5 * dt / got
+        done += got
+        recent = f"{np.mean(rec.losses[max(0, done - got):done]):.4g}"
+        if bar is not None:
+            bar.update(got)
+            bar.set_postfix(loss=recent, steps_s=f"{got / max(dt, 1e-12):.1f}", refresh=False)
+        if got < n and stop_on_nan:
+            stopped = f"loss is not finite at step {done - 1}"
+            break
+        if max_seconds is not None and wall >= max_seconds and done < steps:
+            stopped = f"time limit of {max_seconds} s reached after {done} steps"
+            break
+        if callback is not None and callback_every and (done % callback_every == 0 or done == steps):
+            r = callback(done, tuple(P))
+            if r is not None:
+                evals.append((done, wall, r))
                 if bar is not None:
-                    lo = rec["losses"][max(0, done - got):done]
-                    bar.update(got)
-                    bar.set_postfix(loss=f"{np.mean(lo):.4g}", steps_s=f"{got / max(dt, 1e-12):.1f}", refresh=False)
-                if got < n:
-                    if stop_on_nan:
-                        stopped = f"loss is not finite at step {done - 1}"
-                        break
-                if max_seconds is not None and wall >= max_seconds and done < steps:
-                    stopped = f"time limit of {max_seconds} s reached after {done} steps"
-                    break
-                if callback is not None and callback_every and (done % callback_every == 0 or done == steps):
-                    r = callback(done, tuple(P))
-                    if r is not None:
-                        evals.append((done, wall, r))
-                        if bar is not None:
-                            bar.set_postfix({**{k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in r.items()},
-                                             "loss": f"{np.mean(rec['losses'][max(0, done - got):done]):.4g}"},
-                                            refresh=False)
-            if callback is not None and not callback_every:
-                r = callback(done, tuple(P))
-                if r is not None:
-                    evals.append((done, wall, r))
-        finally:
-            if bar is not None:
-                bar.refresh()
-                bar.close()
-    losses, step_times, phases = rec["losses"], rec["times"], rec["phases"]
-    if not HAVE_CLOCK and done:
-        step_times[:done] = wall / done
-    steps_arr = np.arange(done)
-    lr_arr = float(lr) * np.exp(-float(lr_decay) * steps_arr)
-    config = {"loss": fj.name, "steps": steps, "batch_size": bs, "lr": float(lr), "lr_decay": float(lr_decay),
-              "optimizer": repr(opt), "n_directions": n_dir, "distribution": "normal" if dist == rng.NORMAL
-              else "rademacher", "directions": "lowrank" if rank else "dense", "rank": rank or None,
-              "gradient": gradient, "seed": int(seed), "clip": clip, "timing": timing,
-              "blas_threads": n_blas, "n_params": int(sum(p.size for p in P))}
-    return TrainResult(params=tuple(P), losses=losses[:done].copy(), step_times=step_times[:done].copy(),
-                       phase_times=phases[:done].copy() if timing == "phases" else None, lr=lr_arr,
-                       wall_time=wall, compile_time=compile_time, steps_done=done, config=config,
-                       source=source, evals=evals, stopped=stopped)
+                    bar.set_postfix({**{k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in r.items()},
+                                     "loss": recent}, refresh=False)
+    if callback is not None and not callback_every:
+        r = callback(done, tuple(P))
+        if r is not None:
+            evals.append((done, wall, r))
+    return done, wall, evals, stopped

@@ -17,6 +17,7 @@ import numpy as np
 
 from . import rng
 from .._version import __version__
+from ..compiler.emit import Source
 from ..errors import FwdjitError
 from ..targets.base import cached
 from ..targets.cache import HEADER, load_module
@@ -107,6 +108,31 @@ def dtype_name(a):
     return {np.dtype(np.float32): "np.float32", np.dtype(np.float64): "np.float64"}.get(np.dtype(a.dtype))
 
 
+class _Layout:
+    """The chunk's variable names and what this configuration does (dense/fused/low-rank...)."""
+
+    def __init__(self, n_p, n_d, n_e, dtypes, opt, dist, n_dir, gradient, timing, lowrank):
+        self.n_p, self.n_d, self.dtypes, self.opt, self.dist, self.n_dir = n_p, n_d, dtypes, opt, dist, n_dir
+        self.gradient, self.phases = gradient, timing == "phases"
+        self.lowrank = tuple(lowrank) if lowrank is not None and any(lowrank) else None
+        self.lr = self.lowrank or (False,) * n_p          # per parameter: low-rank directions
+        for kind, n in (("p", n_p), ("m", n_p), ("s", n_p), ("v", n_p), ("g", n_p), ("d", n_d), ("b", n_d),
+                        ("e", n_e), ("fa", n_p), ("fb", n_p)):
+            setattr(self, kind.upper(), [f"{kind}{i}" for i in range(n)])
+        self.fused = gradient == "forward" and n_dir == 1 and not self.lowrank
+        slots = [f"{self.FA[i]}[k], {self.FB[i]}[k]" if self.lr[i] else self.V[i] for i in range(n_p)]
+        self.jvp_args = ", ".join(self.P + self.B + self.E + slots)
+
+    def signature(self):
+        sig = (self.P + self.M + self.S + self.V + self.G + self.D + self.B + ["perm"] + self.E
+               + ["start", "nsteps", "seed", "lr0", "decay", "clip", "losses", "times", "phases"])
+        return sig + (self.FA + self.FB + ["coef"] if self.lowrank else [])
+
+    @staticmethod
+    def dir_key(step, k, i):
+        return f"derive(derive(base, {step}, {k}), 7, {i})"
+
+
 def _chunk_source(n_p, n_d, n_e, dtypes, opt, dist, n_dir, gradient, timing, lowrank=None):
     """Source of the chunk function (see the module docstring).
 
@@ -114,165 +140,150 @@ def _chunk_source(n_p, n_d, n_e, dtypes, opt, dist, n_dir, gradient, timing, low
     factors (``fa{i}[k]``, ``fb{i}[k]``, drawn per direction ``k``) go to the JVP as they
     are; with SGD the update is one rank-(K r) pass over the parameter, nothing dense formed.
     """
-    lowrank = tuple(lowrank) if lowrank is not None and any(lowrank) else None
-    P = [f"p{i}" for i in range(n_p)]
-    M = [f"m{i}" for i in range(n_p)]
-    S = [f"s{i}" for i in range(n_p)]
-    V = [f"v{i}" for i in range(n_p)]
-    G = [f"g{i}" for i in range(n_p)]
-    D = [f"d{i}" for i in range(n_d)]
-    B = [f"b{i}" for i in range(n_d)]
-    E = [f"e{i}" for i in range(n_e)]
-    FA = [f"fa{i}" for i in range(n_p)]
-    FB = [f"fb{i}" for i in range(n_p)]
-    sig = P + M + S + V + G + D + B + ["perm"] + E + ["start", "nsteps", "seed", "lr0", "decay", "clip",
-                                                      "losses", "times", "phases"]
-    if lowrank:
-        sig += FA + FB + ["coef"]
-    fused = gradient == "forward" and n_dir == 1 and not lowrank
-    sgd_lowrank = lowrank is not None and opt.name == "sgd"
-    L = [f"def chunk({', '.join(sig)}):"]
-    a = L.append
-    a("    base = seed_key(seed)")
-    if n_d:
-        a(f"    nb = {B[0]}.shape[0]")
-        a(f"    spe = {D[0]}.shape[0] // nb          # steps per epoch")
-        for i in range(n_d):   # rows as flat vectors, for the minibatch copy
-            a(f"    {D[i]}f = {D[i]}.reshape(({D[i]}.shape[0], -1))")
-            a(f"    {B[i]}f = {B[i]}.reshape((nb, -1))")
-    jvp_args = ", ".join(P + B + E + V)
-    if lowrank:
-        slots = [f"{FA[i]}[k], {FB[i]}[k]" if lowrank[i] else V[i] for i in range(n_p)]
-        jvp_args = ", ".join(P + B + E + slots)
-
-    def dir_key(step, k, i):
-        return f"derive(derive(base, {step}, {k}), 7, {i})"
-
-    a("    t_prev = now()")
-    if fused:
-        # the first step's directions (later ones are drawn by the fused update of the step before)
-        a("    if nsteps > 0:")
-        for i in range(n_p):
-            a(f"        fill_direction({V[i]}.reshape(-1), {dir_key('start', 0, i)}, {dist})")
-        a("    tfill = now() - t_prev      # counted as the first step's direction phase")
-    a("    done = 0")
-    a("    for it in range(nsteps):")
-    a("        step = start + it")
-    if n_d:
-        a("        epoch = step // spe")
-        a("        pos = step - epoch * spe")
-        a("        if pos == 0 or it == 0:")
-        a("            permutation(perm, derive(base, epoch, 3))")
-        a("        r0 = pos * nb")
-        a("        for r in range(nb):")
-        a("            j = perm[r0 + r]")
-        for i in range(n_d):
-            a(f"            for q in range({B[i]}f.shape[1]):")
-            a(f"                {B[i]}f[r, q] = {D[i]}f[j, q]")
-    if timing == "phases":
-        a("        t1 = now()")
-    # directions and JVPs
-    if gradient == "exact":
-        for i in range(n_p):
-            a(f"        {V[i]}.reshape(-1)[:] = 0")
-        a("        value = 0.0")
-        for i in range(n_p):
-            a(f"        vf = {V[i]}.reshape(-1)")
-            a(f"        gf = {G[i]}.reshape(-1)")
-            a("        for q in range(vf.size):")
-            a("            vf[q] = 1")
-            a(f"            value, d = jf({jvp_args})")
-            a("            gf[q] = d")
-            a("            vf[q] = 0")
-        a("        c = 1.0")
-    elif fused:
-        if timing == "phases":
-            a("        t2 = now()")
-        a(f"        value, d = jf({jvp_args})")
-        a("        c = d")
-    else:
-        for i in range(n_p):
-            if not (lowrank and lowrank[i]):
-                a(f"        {G[i]}.reshape(-1)[:] = 0")
-        a("        tdir = 0.0")
-        a(f"        for k in range({n_dir}):")
-        if timing == "phases":
-            a("            ta = now()")
-        for i in range(n_p):
-            if lowrank and lowrank[i]:
-                a(f"            draw_factors({FA[i]}[k], {FB[i]}[k], {dir_key('step', 'k', i)}, {dist})")
+    c = _Layout(n_p, n_d, n_e, dtypes, opt, dist, n_dir, gradient, timing, lowrank)
+    src = Source()
+    with src.block(f"def chunk({', '.join(c.signature())}):"):
+        _emit_prologue(src, c)
+        with src.block("for it in range(nsteps):"):
+            src("step = start + it")
+            _emit_minibatch(src, c)
+            if c.phases:
+                src("t1 = now()")
+            if gradient == "exact":
+                _emit_exact_gradient(src, c)
+            elif c.fused:
+                if c.phases:
+                    src("t2 = now()")
+                src(f"value, d = jf({c.jvp_args})", "c = d")
             else:
-                a(f"            fill_direction({V[i]}.reshape(-1), {dir_key('step', 'k', i)}, {dist})")
-        if timing == "phases":
-            a("            tdir += now() - ta")
-        a(f"            value_k, d = jf({jvp_args})")
-        a("            if k == 0:")
-        a("                value = value_k")
-        a("            if clip > 0.0:")
-        a("                d = min(max(d, -clip), clip)")
-        if lowrank:
-            a("            coef[k] = d")
-        for i in range(n_p):
-            if not (lowrank and lowrank[i]):
-                a(f"            axpy_flat({G[i]}.reshape(-1), d, {V[i]}.reshape(-1))")
-        a(f"        c = {1.0 / n_dir!r}")
-        if timing == "phases":
-            a("        t2 = now()")
-    if fused:
-        a("        if clip > 0.0:")
-        a("            c = min(max(c, -clip), clip)")
-    if timing == "phases":
-        a("        t3 = now()")
-    # update
-    a("        t = step + 1")
-    a("        lr = lr0 * math.exp(-decay * step)")
-    for line in opt.hyper_source():
-        a("        " + line)
-    for i in range(n_p):
-        dt = dtypes[i]
+                _emit_directions(src, c)
+            if c.fused:
+                with src.block("if clip > 0.0:"):
+                    src("c = min(max(c, -clip), clip)")
+            if c.phases:
+                src("t3 = now()")
+            _emit_update(src, c)
+            _emit_records(src, c)
+        src("return done")
+    return src.text()
+
+
+def _emit_prologue(src, c):
+    src("base = seed_key(seed)")
+    if c.n_d:
+        src(f"nb = {c.B[0]}.shape[0]", f"spe = {c.D[0]}.shape[0] // nb          # steps per epoch")
+        for d, b in zip(c.D, c.B):   # rows as flat vectors, for the minibatch copy
+            src(f"{d}f = {d}.reshape(({d}.shape[0], -1))", f"{b}f = {b}.reshape((nb, -1))")
+    src("t_prev = now()")
+    if c.fused:
+        # the first step's directions (later ones are drawn by the fused update of the step before)
+        with src.block("if nsteps > 0:"):
+            for i in range(c.n_p):
+                src(f"fill_direction({c.V[i]}.reshape(-1), {c.dir_key('start', 0, i)}, {c.dist})")
+        src("tfill = now() - t_prev      # counted as the first step's direction phase")
+    src("done = 0")
+
+
+def _emit_minibatch(src, c):
+    """Rows ``perm[pos * nb:(pos + 1) * nb]`` of every data array; a new permutation per epoch."""
+    if not c.n_d:
+        return
+    src("epoch = step // spe", "pos = step - epoch * spe")
+    with src.block("if pos == 0 or it == 0:"):
+        src("permutation(perm, derive(base, epoch, 3))")
+    src("r0 = pos * nb")
+    with src.block("for r in range(nb):"):
+        src("j = perm[r0 + r]")
+        for d, b in zip(c.D, c.B):
+            with src.block(f"for q in range({b}f.shape[1]):"):
+                src(f"{b}f[r, q] = {d}f[j, q]")
+
+
+def _emit_exact_gradient(src, c):
+    """One JVP per parameter element along the basis tangents (``gradient="exact"``)."""
+    for v in c.V:
+        src(f"{v}.reshape(-1)[:] = 0")
+    src("value = 0.0")
+    for v, g in zip(c.V, c.G):
+        src(f"vf = {v}.reshape(-1)", f"gf = {g}.reshape(-1)")
+        with src.block("for q in range(vf.size):"):
+            src("vf[q] = 1", f"value, d = jf({c.jvp_args})", "gf[q] = d", "vf[q] = 0")
+    src("c = 1.0")
+
+
+def _emit_directions(src, c):
+    """K directions per step, each one JVP; dense estimates summed into ``g``, low-rank
+    coefficients kept in ``coef``."""
+    for i in range(c.n_p):
+        if not c.lr[i]:
+            src(f"{c.G[i]}.reshape(-1)[:] = 0")
+    src("tdir = 0.0")
+    with src.block(f"for k in range({c.n_dir}):"):
+        if c.phases:
+            src("ta = now()")
+        for i in range(c.n_p):
+            key = c.dir_key("step", "k", i)
+            if c.lr[i]:
+                src(f"draw_factors({c.FA[i]}[k], {c.FB[i]}[k], {key}, {c.dist})")
+            else:
+                src(f"fill_direction({c.V[i]}.reshape(-1), {key}, {c.dist})")
+        if c.phases:
+            src("tdir += now() - ta")
+        src(f"value_k, d = jf({c.jvp_args})")
+        with src.block("if k == 0:"):
+            src("value = value_k")
+        with src.block("if clip > 0.0:"):
+            src("d = min(max(d, -clip), clip)")
+        if c.lowrank:
+            src("coef[k] = d")
+        for i in range(c.n_p):
+            if not c.lr[i]:
+                src(f"axpy_flat({c.G[i]}.reshape(-1), d, {c.V[i]}.reshape(-1))")
+    src(f"c = {1.0 / c.n_dir!r}")
+    if c.phases:
+        src("t2 = now()")
+
+
+def _emit_update(src, c):
+    """The optimizer step of every parameter (fused with the next step's direction when one
+    dense direction per step; one rank-(K r) pass for low-rank SGD)."""
+    src("t = step + 1", "lr = lr0 * math.exp(-decay * step)")
+    for line in c.opt.hyper_source():
+        src(line)
+    for i in range(c.n_p):
+        dt, p, m, s = c.dtypes[i], c.P[i], c.M[i], c.S[i]
         cast = f"{dt}(c), {dt}(lr), {dt}(h1), {dt}(h2), {dt}(h3), {dt}(h4), {dt}(h5)"
-        src = V[i] if fused else G[i]
-        if lowrank and lowrank[i] and sgd_lowrank:
-            a(f"        lowrank_sgd({P[i]}, {dt}(lr * c), coef, {FA[i]}, {FB[i]})")
+        if c.lr[i] and c.opt.name == "sgd":
+            src(f"lowrank_sgd({p}, {dt}(lr * c), coef, {c.FA[i]}, {c.FB[i]})")
             continue
-        if lowrank and lowrank[i]:      # other optimizers need the dense estimate
-            a(f"        lowrank_sum({G[i]}, coef, {FA[i]}, {FB[i]})")
-        if fused:
-            a("        if it + 1 < nsteps:")
-            a(f"            update_resample({P[i]}.reshape(-1), {M[i]}.reshape(-1), {S[i]}.reshape(-1), "
-              f"{src}.reshape(-1), {cast}, {dir_key('step + 1', 0, i)})")
-            a("        else:")
-            a(f"            update({P[i]}.reshape(-1), {M[i]}.reshape(-1), {S[i]}.reshape(-1), "
-              f"{src}.reshape(-1), {cast}, 0)")
+        if c.lr[i]:      # other optimizers need the dense estimate
+            src(f"lowrank_sum({c.G[i]}, coef, {c.FA[i]}, {c.FB[i]})")
+        est = c.V[i] if c.fused else c.G[i]
+        flat = f"{p}.reshape(-1), {m}.reshape(-1), {s}.reshape(-1), {est}.reshape(-1), {cast}"
+        if c.fused:
+            with src.block("if it + 1 < nsteps:"):
+                src(f"update_resample({flat}, {c.dir_key('step + 1', 0, i)})")
+            with src.block("else:"):
+                src(f"update({flat}, 0)")
         else:
-            a(f"        update({P[i]}.reshape(-1), {M[i]}.reshape(-1), {S[i]}.reshape(-1), "
-              f"{src}.reshape(-1), {cast}, 0)")
-    a("        t4 = now()")
-    a("        losses[it] = value")
-    a("        times[it] = t4 - t_prev")
-    if timing == "phases":
-        if fused:
-            a("        phases[it, 0] = t1 - t_prev - tfill")
-            a("        phases[it, 1] = t2 - t1 + tfill")
-            a("        tfill = 0.0")
-            a("        phases[it, 2] = t3 - t2")
-            a("        phases[it, 3] = t4 - t3")
-        elif gradient == "exact":
-            a("        phases[it, 0] = t1 - t_prev")
-            a("        phases[it, 1] = 0.0")
-            a("        phases[it, 2] = t3 - t1")
-            a("        phases[it, 3] = t4 - t3")
+            src(f"update({flat}, 0)")
+
+
+def _emit_records(src, c):
+    """The step's loss, wall time and (``timing="phases"``) phase times; stop on a non-finite loss."""
+    src("t4 = now()", "losses[it] = value", "times[it] = t4 - t_prev")
+    if c.phases:
+        if c.fused:
+            src("phases[it, 0] = t1 - t_prev - tfill", "phases[it, 1] = t2 - t1 + tfill", "tfill = 0.0",
+                "phases[it, 2] = t3 - t2")
+        elif c.gradient == "exact":
+            src("phases[it, 0] = t1 - t_prev", "phases[it, 1] = 0.0", "phases[it, 2] = t3 - t1")
         else:
-            a("        phases[it, 0] = t1 - t_prev")
-            a("        phases[it, 1] = tdir")
-            a("        phases[it, 2] = t3 - t1 - tdir")
-            a("        phases[it, 3] = t4 - t3")
-    a("        t_prev = t4")
-    a("        done = it + 1")
-    a("        if not math.isfinite(value):")
-    a("            break")
-    a("    return done")
-    return "\n".join(L) + "\n"
+            src("phases[it, 0] = t1 - t_prev", "phases[it, 1] = tdir", "phases[it, 2] = t3 - t1 - tdir")
+        src("phases[it, 3] = t4 - t3")
+    src("t_prev = t4", "done = it + 1")
+    with src.block("if not math.isfinite(value):"):
+        src("break")
 
 
 @numba.njit(cache=True, nogil=True)

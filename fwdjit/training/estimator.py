@@ -38,6 +38,7 @@ from numba.extending import overload
 
 from . import rng
 from .._version import __version__
+from ..compiler.emit import Source
 from ..api import as_fwdjit, numpy_scalars
 from ..targets.cpu.entry import jvp_entry
 from .blas import compiled_call
@@ -225,33 +226,31 @@ def _source(name, nparams, wrt, n_directions, dist, rank=0):
     else:
         call = f"jf({', '.join(args + [vs[i] for i in active])})"
     kind = f"rank-{rank} factors A @ B.T / sqrt({rank}) for matrices" if rank else "dense"
-    lines = [f"def {name}({', '.join(args + ['seed'])}):",
-             f"    # forward gradient of the loss in {n_directions} random direction(s), "
-             f"{'normal' if dist == rng.NORMAL else 'rademacher'} components, {kind}",
-             "    base = fj_seed_key(seed)"]
-    for i in active:
-        lines.append(f"    {vs[i]} = fj_new_lowrank_direction(a{i}, {rank})" if rank
-                     else f"    {vs[i]} = fj_new_direction(a{i})")
-        lines.append(f"    {gs[i]} = fj_zeros_like(a{i})")
-    for i in active:   # direction 0
-        lines.append(f"    {vs[i]} = fj_draw({vs[i]}, fj_derive(base, 0, {i}), {dist})")
-    lines.append(f"    value, d = {call}")
-    lines.append("    d = fj_scalar_loss(d)")
-    for i in active:
-        lines.append(f"    {gs[i]} = fj_axpy({gs[i]}, d, {vs[i]})")
-    if n_directions > 1:
-        lines.append(f"    for k in range(1, {n_directions}):")
+    src = Source()
+    with src.block(f"def {name}({', '.join(args + ['seed'])}):"):
+        src(f"# forward gradient of the loss in {n_directions} random direction(s), "
+            f"{'normal' if dist == rng.NORMAL else 'rademacher'} components, {kind}",
+            "base = fj_seed_key(seed)")
         for i in active:
-            lines.append(f"        {vs[i]} = fj_draw({vs[i]}, fj_derive(base, k, {i}), {dist})")
-        lines.append(f"        _, d = {call}")
-        lines.append("        d = fj_scalar_loss(d)")
-        for i in active:
-            lines.append(f"        {gs[i]} = fj_axpy({gs[i]}, d, {vs[i]})")
-        for i in active:
-            lines.append(f"    {gs[i]} = fj_scale({gs[i]}, {1.0 / n_directions!r})")
-    out = ", ".join(gs[i] for i in wrt) + ("," if len(wrt) == 1 else "")
-    lines.append(f"    return value, ({out})")
-    return "\n".join(lines) + "\n"
+            src(f"{vs[i]} = fj_new_lowrank_direction(a{i}, {rank})" if rank else f"{vs[i]} = fj_new_direction(a{i})",
+                f"{gs[i]} = fj_zeros_like(a{i})")
+
+        def one_direction(k, value):
+            for i in active:
+                src(f"{vs[i]} = fj_draw({vs[i]}, fj_derive(base, {k}, {i}), {dist})")
+            src(f"{value}, d = {call}", "d = fj_scalar_loss(d)")
+            for i in active:
+                src(f"{gs[i]} = fj_axpy({gs[i]}, d, {vs[i]})")
+
+        one_direction(0, "value")
+        if n_directions > 1:
+            with src.block(f"for k in range(1, {n_directions}):"):
+                one_direction("k", "_")
+            for i in active:
+                src(f"{gs[i]} = fj_scale({gs[i]}, {1.0 / n_directions!r})")
+        out = ", ".join(gs[i] for i in wrt) + ("," if len(wrt) == 1 else "")
+        src(f"return value, ({out})")
+    return src.text()
 
 
 def direction_rank(directions, rank):

@@ -17,6 +17,7 @@ import numpy as np
 from numba import types as nbtypes
 
 from ..._version import __version__
+from ...compiler.emit import Source
 from ..cache import HEADER, load_module
 from .host import float_result, host_result_dtype, tangent_dtype
 from .intrinsics import cuda_module, simulator_enabled
@@ -26,55 +27,57 @@ __all__ = ["kernel_lines", "build_map_kernel", "launch_map", "result_types"]
 
 def kernel_lines(mode, n, kinds, extra, nout, tuple_out):
     """``(parameters, body lines)`` of the elementwise kernel (``F``, ``F0``... are the device functions)."""
-    lines = []
-    ps = [f"p{j}" for j in range(n)]
     elem = [f"p{j}[i]" if kinds[j] == "a" else f"p{j}" for j in range(n)]
-    if mode == "primal":
-        outs = [f"o{m}" for m in range(nout)]
-        params = ps + outs
-        lines.append(f"r = F({', '.join(elem)})")
-        lines += _store(outs, "r", nout, tuple_out)
-    elif mode == "jvp":
-        mask = extra
-        ts = [f"t{j}" for j in range(n) if mask[j]]
-        telem = [f"t{j}[i]" if kinds[n + j] == "a" else f"t{j}" for j in range(n) if mask[j]]
-        outs = [f"o{m}" for m in range(nout)]
-        douts = [f"do{m}" for m in range(nout)]
-        params = ps + ts + outs + douts
-        lines.append(f"r, dr = F({', '.join(elem + telem)})")
-        lines += _store(outs, "r", nout, tuple_out)
-        lines += _store(douts, "dr", nout, tuple_out)
-    elif mode == "jac":
-        argnums = extra
-        outs = [f"o{m}" for m in range(nout)]
-        jac = [f"j{k}_{m}" for k in range(len(argnums)) for m in range(nout)]
-        params = ps + outs + jac
-        lines += [f"a{j} = {elem[j]}" for j in range(n)]
-        args = [f"a{j}" for j in range(n)]
-        for k, a in enumerate(argnums):
-            lines.append(f"r, dr = F{k}({', '.join(args)}, fj.lit(1.0, a{a}))")
-            lines += _store([f"j{k}_{m}" for m in range(nout)], "dr", nout, tuple_out)
-        lines += _store(outs, "r", nout, tuple_out)
-    elif mode == "fgrad":
-        argnums = extra
-        gs = [f"g{k}" for k in range(len(argnums))]
-        params = ps + ["states", "ndir", "o0"] + gs
-        lines += [f"a{j} = {elem[j]}" for j in range(n)]
-        args = [f"a{j}" for j in range(n)]
-        draws = [f"v{k} = fj.like(normal(states, i), a{a})" for k, a in enumerate(argnums)]
-        vs = [f"v{k}" for k in range(len(argnums))]
-        lines += draws
-        lines.append(f"r, dr = F({', '.join(args + vs)})")
-        lines += [f"s{k} = dr * v{k}" for k in range(len(argnums))]
-        lines.append("for _k in range(1, ndir):")
-        lines += ["    " + d for d in draws]
-        lines.append(f"    r, dr = F({', '.join(args + vs)})")
-        lines += [f"    s{k} += dr * v{k}" for k in range(len(argnums))]
-        lines.append("o0[i] = r")
-        lines += [f"g{k}[i] = s{k} / ndir" for k in range(len(argnums))]
-    else:  # pragma: no cover
+    emit = {"primal": _primal_body, "jvp": _jvp_body, "jac": _jac_body, "fgrad": _fgrad_body}.get(mode)
+    if emit is None:  # pragma: no cover
         raise ValueError(mode)
-    return params, lines
+    src = Source()
+    params = emit(src, n, elem, kinds, extra, nout, tuple_out)
+    return [f"p{j}" for j in range(n)] + params, src.lines
+
+
+def _primal_body(src, n, elem, kinds, extra, nout, tuple_out):
+    outs = [f"o{m}" for m in range(nout)]
+    src(f"r = F({', '.join(elem)})")
+    _store(src, outs, "r", nout, tuple_out)
+    return outs
+
+
+def _jvp_body(src, n, elem, kinds, mask, nout, tuple_out):
+    ts = [f"t{j}" for j in range(n) if mask[j]]
+    telem = [f"t{j}[i]" if kinds[n + j] == "a" else f"t{j}" for j in range(n) if mask[j]]
+    outs = [f"o{m}" for m in range(nout)]
+    douts = [f"do{m}" for m in range(nout)]
+    src(f"r, dr = F({', '.join(elem + telem)})")
+    _store(src, outs, "r", nout, tuple_out)
+    _store(src, douts, "dr", nout, tuple_out)
+    return ts + outs + douts
+
+
+def _jac_body(src, n, elem, kinds, argnums, nout, tuple_out):
+    """One JVP per argument in ``argnums`` with a one-hot tangent: a column of the Jacobian each."""
+    outs = [f"o{m}" for m in range(nout)]
+    jac = [f"j{k}_{m}" for k in range(len(argnums)) for m in range(nout)]
+    src(*[f"a{j} = {elem[j]}" for j in range(n)])
+    args = [f"a{j}" for j in range(n)]
+    for k, a in enumerate(argnums):
+        src(f"r, dr = F{k}({', '.join(args)}, fj.lit(1.0, a{a}))")
+        _store(src, [f"j{k}_{m}" for m in range(nout)], "dr", nout, tuple_out)
+    _store(src, outs, "r", nout, tuple_out)
+    return outs + jac
+
+
+def _fgrad_body(src, n, elem, kinds, argnums, nout, tuple_out):
+    """Forward gradients: ``ndir`` directions drawn per element on the GPU, ``(dr v)`` averaged."""
+    gs = [f"g{k}" for k in range(len(argnums))]
+    src(*[f"a{j} = {elem[j]}" for j in range(n)])
+    call = f"r, dr = F({', '.join([f'a{j}' for j in range(n)] + [f'v{k}' for k in range(len(argnums))])})"
+    draws = [f"v{k} = fj.like(normal(states, i), a{a})" for k, a in enumerate(argnums)]
+    src(*draws, call, *[f"s{k} = dr * v{k}" for k in range(len(argnums))])
+    with src.block("for _k in range(1, ndir):"):
+        src(*draws, call, *[f"s{k} += dr * v{k}" for k in range(len(argnums))])
+    src("o0[i] = r", *[f"g{k}[i] = s{k} / ndir" for k in range(len(argnums))])
+    return ["states", "ndir", "o0"] + gs
 
 
 def _kernel_namespace(unit, mode, variant, extra):
@@ -99,15 +102,16 @@ def build_map_kernel(unit, name, options, mode, variant, kinds, extra, nout, tup
     """Generate, write and compile the elementwise kernel of ``unit`` for one mode and input layout."""
     ns = _kernel_namespace(unit, mode, variant, extra)
     params, lines = kernel_lines(mode, len(unit.params), kinds, extra, nout, tuple_out)
-    body = "\n".join("        " + l for l in lines)
     fname = f"{name}_{mode}_map"
+    src = Source()
+    with src.block(f"def {fname}({', '.join(params)}):"):
+        src("i = cuda.grid(1)")
+        with src.block("if i < o0.shape[0]:"):
+            src(*lines)
     text = (HEADER.format(version=__version__, qualname=unit.info.qualname,
                           where=f"{unit.info.filename}:{unit.info.tree.lineno}")
             + f"# CUDA elementwise kernel: mode={mode}, variant={variant}, kinds={kinds}, "
-              f"extra={extra}, outputs={nout}\nfrom numba import cuda\n\n\n"
-            + f"def {fname}({', '.join(params)}):\n"
-            + "    i = cuda.grid(1)\n"
-            + "    if i < o0.shape[0]:\n" + body + "\n")
+              f"extra={extra}, outputs={nout}\nfrom numba import cuda\n\n\n" + src.text())
     keys = ";".join(f"{k}->{_dev_key(v)}" for k, v in sorted(ns.items()))
     mod, _, path = load_module(f"{name}_cuda_{mode}_map", text, ns, "cudamap" + unit.deep_key() + keys)
     opts = {} if simulator_enabled() else {"cache": options.get("cache", True)}
@@ -172,8 +176,9 @@ def _dev_key(v):
     return repr(v)
 
 
-def _store(names, var, nout, tuple_out):
-    """Lines that store result ``var`` (one value or a tuple) at ``[i]`` of the output arrays ``names``."""
+def _store(src, names, var, nout, tuple_out):
+    """Store result ``var`` (one value or a tuple) at ``[i]`` of the output arrays ``names``."""
     if nout == 1 and not tuple_out:
-        return [f"{names[0]}[i] = {var}"]
-    return [f"{nm}[i] = {var}[{m}]" for m, nm in enumerate(names)]
+        src(f"{names[0]}[i] = {var}")
+    else:
+        src(*[f"{nm}[i] = {var}[{m}]" for m, nm in enumerate(names)])

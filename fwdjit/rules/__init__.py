@@ -608,6 +608,9 @@ def _register_runtime_rules():
     RULES[rt.pick_flat] = linear(0)
     RULES[rt.like] = linear(0)
     RULES[rt.prod_jvp] = Rule(_prod_jvp_rt)
+    # fused reductions (fwdjit.compiler.fuse): a leaf read as n elements; the loop's guard
+    RULES[rt.flat] = linear(0)
+    RULES[rt.fuse_size] = zero_rule("fuse_size")
 
 
 _register_runtime_rules()

@@ -333,6 +333,9 @@ def _simple_index(node):
         return all(c is None or _simple_index(c) for c in (node.lower, node.upper, node.step))
     if isinstance(node, (ast.Name, ast.Constant)):
         return True
+    if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Attribute):    # x.shape[0]
+        return node.value.attr == "shape" and isinstance(node.value.value, ast.Name) \
+            and isinstance(node.slice, ast.Constant)
     if isinstance(node, (ast.BinOp, ast.UnaryOp)):
         return all(_simple_index(c) for c in ast.iter_child_nodes(node) if isinstance(c, ast.expr))
     return False

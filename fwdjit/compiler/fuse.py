@@ -48,6 +48,7 @@ call in the same statement that could write the leaves first).
 ...                     params=["x"], namespace={"np": np})
 >>> print(render(fuse(tree, NameGen(all_names(tree)), info)), end="")
 def f(x):
+    # inlined (used once, below): demo.py:2: a = x[1:] - x[:-1] ** 2
     # fused into one loop (np.sum): demo.py:3: return np.sum(100.0 * a ** 2)
     _n1 = fj.fuse_size(x[1:], x[:-1])
     if _n1 > 0:

@@ -79,6 +79,65 @@ def softmax_loss_jvp(W, b, X, Y, dW, db):
     return -np.sum(Y * logp) / X.shape[0], -np.sum(Y * dlogp) / X.shape[0]
 
 
+@njit
+def softmax_loss_jvp_fused(W, b, X, Y, dW, db):
+    """Extra reference: the two products, then one pass per row (max, exp-sum, loss)
+    computing value and tangent together, no temporaries (the ceiling for fusion)."""
+    logits = X @ W
+    dlogits = X @ dW
+    n, k = logits.shape
+    y = logits[0, 0] * 0
+    dy = y
+    for i in range(n):
+        m = logits[i, 0] + b[0]
+        dm = dlogits[i, 0] + db[0]
+        for j in range(1, k):
+            v = logits[i, j] + b[j]
+            if v > m:
+                m = v
+                dm = dlogits[i, j] + db[j]
+        s = y * 0
+        ds = s
+        for j in range(k):
+            e = np.exp(logits[i, j] + b[j] - m)
+            s += e
+            ds += e * (dlogits[i, j] + db[j] - dm)
+        lse = np.log(s)
+        dlse = ds / s
+        for j in range(k):
+            y += Y[i, j] * (logits[i, j] + b[j] - m - lse)
+            dy += Y[i, j] * (dlogits[i, j] + db[j] - dm - dlse)
+    return -y / n, -dy / n
+
+
+# ---------------------------------------------------------------------------
+# Smoothed total variation (a reduction of an elementwise expression)
+# ---------------------------------------------------------------------------
+
+def tv_smooth(x):
+    """The plain function (array form) fwdjit transforms."""
+    return np.sum(np.sqrt((x[1:] - x[:-1]) ** 2 + 1e-3))
+
+
+@njit
+def tv_smooth_jvp(x, dx):
+    d = x[1:] - x[:-1]
+    r = np.sqrt(d ** 2 + 1e-3)
+    return np.sum(r), np.sum(d * (dx[1:] - dx[:-1]) / r)
+
+
+@njit
+def tv_smooth_jvp_loop(x, dx):
+    y = 0.0
+    dy = 0.0
+    for i in range(x.shape[0] - 1):
+        d = x[i + 1] - x[i]
+        r = np.sqrt(d * d + 1e-3)
+        y += r
+        dy += d * (dx[i + 1] - dx[i]) / r
+    return y, dy
+
+
 # ---------------------------------------------------------------------------
 # MLP 784-1024-1024-10, ReLU, mean cross-entropy
 # ---------------------------------------------------------------------------

@@ -36,6 +36,8 @@ class Workload:
     extra_handwritten: dict = field(default_factory=dict)
     jax_key: str = ""
     note: str = ""
+    # hand-written fused loop (value and tangent in one pass, no temporaries): the fusion target
+    fused: Optional[Callable] = None
 
     @property
     def all_tangents(self):
@@ -51,8 +53,7 @@ def _rosenbrock(n):
     return Workload(
         name=f"rosenbrock n={n}", plain=rosenbrock, primals=(x,), active=(True,),
         tangents=(dx,), handwritten=hw.rosenbrock_jvp, fd_h=1e-6, fd_rtol=1e-5,
-        jvp_vs_primal_target=True,
-        extra_handwritten={"hand-written loop": hw.rosenbrock_jvp_loop},
+        jvp_vs_primal_target=True, fused=hw.rosenbrock_jvp_loop,
         jax_key="rosenbrock")
 
 
@@ -64,7 +65,7 @@ def _rosenbrock_loop(n):
     return Workload(
         name=f"rosenbrock (loop form) n={n}", plain=rosenbrock_loop, primals=(x,), active=(True,),
         tangents=(dx,), handwritten=hw.rosenbrock_jvp_loop, fd_h=1e-6, fd_rtol=1e-5,
-        jvp_vs_primal_target=True, jax_key="rosenbrock",
+        jvp_vs_primal_target=True, jax_key="rosenbrock", fused=hw.rosenbrock_jvp_loop,
         note="same function as a Python loop; hand-written reference is the fused loop")
 
 
@@ -85,7 +86,17 @@ def _softmax():
         name="softmax_loss 784->10 b=64 f32", plain=softmax_loss,
         primals=(W, b, X, Y), active=(True, True, False, False),
         tangents=(dW, db), handwritten=hw.softmax_loss_jvp, dtype=f32,
-        fd_h=1e-6, fd_rtol=1e-6, jax_key="softmax_loss")
+        fd_h=1e-6, fd_rtol=1e-6, jax_key="softmax_loss", fused=hw.softmax_loss_jvp_fused)
+
+
+def _tv(n):
+    rng = np.random.default_rng(3000 + n)
+    x = rng.standard_normal(n)
+    dx = rng.standard_normal(n)
+    return Workload(
+        name=f"smoothed TV n={n}", plain=hw.tv_smooth, primals=(x,), active=(True,),
+        tangents=(dx,), handwritten=hw.tv_smooth_jvp, fused=hw.tv_smooth_jvp_loop,
+        jvp_vs_primal_target=True)
 
 
 def _mlp():
@@ -127,5 +138,5 @@ def _lorenz(n_steps=10000):
 
 def all_workloads(quick=False):
     return [_rosenbrock(10), _rosenbrock(1000), _rosenbrock(100000),
-            _rosenbrock_loop(1000), _rosenbrock_loop(100000),
-            _softmax(), _mlp(), _lorenz()]
+            _rosenbrock_loop(10), _rosenbrock_loop(1000), _rosenbrock_loop(100000),
+            _softmax(), _tv(1000), _tv(100000), _mlp(), _lorenz()]

@@ -16,7 +16,7 @@ from .errors import (Float32PromotionWarning, FwdjitError, TangentError, Tangent
                      UnsupportedSyntax)
 
 
-def fwdjit(func=None, *, fastmath=False, cache=True, parallel=False, target="cpu"):
+def fwdjit(func=None, *, fastmath=False, cache=True, parallel=False, target="cpu", fuse=None):
     """Decorator: compile ``func`` and give it forward-mode derivatives.
 
     ``@fwdjit`` or ``@fwdjit(fastmath=False, cache=True, parallel=False, target="cpu")``;
@@ -24,13 +24,15 @@ def fwdjit(func=None, *, fastmath=False, cache=True, parallel=False, target="cpu
     ``f(*args)`` runs the compiled primal, ``f.jvp(primals, tangents)`` returns
     ``(out, dout)`` (both also inside ``@numba.njit`` code), ``f.tangent_source`` shows the generated code and
     ``f.tangent_function(active)`` gives the Numba dispatcher of the JVP.
+    ``fuse=False`` (or ``FWDJIT_FUSE=0`` in the environment) turns off the loop fusion of
+    reductions of elementwise code (:mod:`fwdjit.compiler.fuse`; the CUDA target never fuses).
     """
     if target == "cuda":     # the CUDA target imports the CPU one, never the other way round
         if parallel:
             raise FwdjitError("parallel=True is for the CPU target (CUDA kernels are parallel already)")
         from .targets.cuda import cuda_fwdjit        # numba.cuda itself is imported on first compile
         return cuda_fwdjit(func, fastmath=fastmath, cache=cache)
-    return _fwdjit_decorator(func, fastmath=fastmath, cache=cache, parallel=parallel, target=target)
+    return _fwdjit_decorator(func, fastmath=fastmath, cache=cache, parallel=parallel, target=target, fuse=fuse)
 
 
 from .derivatives import grad, hessian, hvp, jacfwd, vhv  # noqa: E402

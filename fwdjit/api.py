@@ -36,15 +36,18 @@ __all__ = ["fwdjit", "jvp", "defjvp", "as_fwdjit", "get_fwdjit", "FwdjitFunction
 
 
 # -------------------------------------------------------------- entry points
-def fwdjit(func=None, *, fastmath=False, cache=True, parallel=False, target="cpu"):
+def fwdjit(func=None, *, fastmath=False, cache=True, parallel=False, target="cpu", fuse=None):
     """Decorator: compile ``func`` and give it forward-mode derivatives.
 
     ``f(*args)`` runs the compiled primal; ``f.jvp(primals, tangents)`` the
     JVP; ``f.tangent_source`` shows the generated code.  ``target="cuda"``
     compiles device functions and kernels instead (see :mod:`fwdjit.targets.cuda`).
+    ``fuse``: reductions of elementwise array code (and their tangents) run as
+    one loop (:mod:`fwdjit.compiler.fuse`); default on, ``FWDJIT_FUSE=0`` turns
+    the default off; the CUDA target does not fuse.
     """
     if func is None:
-        return lambda f: fwdjit(f, fastmath=fastmath, cache=cache, parallel=parallel, target=target)
+        return lambda f: fwdjit(f, fastmath=fastmath, cache=cache, parallel=parallel, target=target, fuse=fuse)
     if target == "cuda":
         if parallel:
             raise FwdjitError("parallel=True is for the CPU target (CUDA kernels are parallel already)")
@@ -53,7 +56,7 @@ def fwdjit(func=None, *, fastmath=False, cache=True, parallel=False, target="cpu
         raise FwdjitError(f"unknown target {target!r}: use 'cpu' or 'cuda'")
     if isinstance(func, FwdjitFunction):
         return func
-    return FwdjitFunction(func, fastmath=fastmath, cache=cache, parallel=parallel)
+    return FwdjitFunction(func, fastmath=fastmath, cache=cache, parallel=parallel, fuse=fuse)
 
 
 def as_fwdjit(func):

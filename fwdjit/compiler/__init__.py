@@ -10,6 +10,7 @@ The passes, one module each::
     resolve    source with absolute lines; every free name bound to its object
     validate   a whitelist of syntax; UnsupportedSyntax with file, line, caret and hint
     normalize  desugaring (augmented assignments, chained comparisons...), lines kept
+    fuse       reductions of elementwise array code as one loop each (optional, ``fuse=True``)
     activity   which variables carry tangents (aliases, views, writes in callees)
     tangent    one tangent statement per primal statement, from the rules table (fwdjit.rules)
     primal     the primal function, with calls to user functions rewritten to their compiled twins
@@ -44,8 +45,11 @@ def f_jvp2(x, y, dx_0, dx_1):
 from __future__ import annotations
 
 import ast
+import copy
 
 from .activity import Activity
+from .fuse import fuse as fuse_pass
+from .fuse import fused_info
 from .normalize import NameGen, all_names, normalize
 from .primal import PrimalGen
 from .tangent import TangentGen
@@ -63,45 +67,65 @@ def analyze(info, mask, resolver):
     ``mask[i]``: parameter ``i`` gets a tangent.  ``names`` is the NameGen the
     tangent pass goes on drawing fresh names from.
     """
-    names = NameGen(all_names(info.tree) | RESERVED)
-    tree = normalize(info.tree, names, info)
-    active = Activity(info, tree, {p for p, m in zip(info.params, mask) if m}, resolver).run()
+    names, tree, active, _, _ = _front(info, mask, resolver)
     return names, tree, active
 
 
-def primal(unit, generator=PrimalGen):
+def _front(info, mask, resolver, fuse=False, keep=()):
+    """normalize, fuse (when asked), activity: also the info and resolver later passes use.
+
+    Fused code calls ``fj`` helpers: the passes after fuse resolve them through
+    an info (and resolver) whose namespace holds ``fj``.
+    """
+    names = NameGen(all_names(info.tree) | RESERVED)
+    tree = normalize(info.tree, names, info)
+    if fuse:
+        tree = fuse_pass(tree, names, info, keep=keep)
+        info = fused_info(info)
+        resolver = copy.copy(resolver)
+        resolver.info = info
+    active = Activity(info, tree, {p for p, m in zip(info.params, mask) if m}, resolver).run()
+    return names, tree, active, info, resolver
+
+
+def primal(unit, generator=PrimalGen, fuse=False):
     """primal: ``(FunctionDef, bindings)`` of the function a target compiles as ``unit``'s primal.
 
     ``unit`` has ``info`` and ``resolver`` (:class:`~fwdjit.compiler.primal.PrimalGen`);
-    ``generator`` is that pass or a target's subclass of it.
+    ``generator`` is that pass or a target's subclass of it; ``fuse``: write
+    reductions of elementwise code as loops (:mod:`fwdjit.compiler.fuse`).
     """
-    gen = generator(unit)
+    gen = generator(unit, fuse=fuse)
     fdef = gen.run()
     return fdef, gen.bindings
 
 
-def jvp(info, mask, resolver, *, generator=TangentGen, **options):
-    """normalize, activity, tangent: ``(FunctionDef of <name>_jvp, the tangent generator)``.
+def jvp(info, mask, resolver, *, generator=TangentGen, fuse=False, **options):
+    """normalize, (fuse), activity, tangent: ``(FunctionDef of <name>_jvp, the tangent generator)``.
 
     The generator holds what targets read after the pass: ``bindings`` (the
     objects generated code names), ``effective`` (which parameters turned out
     active).  ``options`` go to the tangent pass (``check_inputs``,
     ``lowrank``, ``stack_products``); ``generator`` is
-    :class:`~fwdjit.compiler.tangent.TangentGen` or a target's subclass of it.
+    :class:`~fwdjit.compiler.tangent.TangentGen` or a target's subclass of it;
+    ``fuse``: reductions of elementwise code become loops before activity and
+    tangent (never over a low-rank argument).
     """
     mask = tuple(mask)
-    names, tree, active = analyze(info, mask, resolver)
+    lowrank = options.get("lowrank")
+    keep = {p for p, lr in zip(info.params, lowrank or ()) if lr}
+    names, tree, active, info, resolver = _front(info, mask, resolver, fuse=fuse, keep=keep)
     gen = generator(info, tree, mask, resolver, active, names=names, **options)
     return gen.run(), gen
 
 
-def jvp_k(info, mask, K, resolver, callee_k):
+def jvp_k(info, mask, K, resolver, callee_k, fuse=False):
     """jvp, then vector: ``(FunctionDef of <name>_jvp<K>, bindings, tangent parameters)``.
 
     ``callee_k(obj, K)``: for an object the JVP's code calls (a binding), its
     K-direction twin to call instead, or ``None`` when it is no user JVP.
     """
-    fdef, gen = jvp(info, mask, resolver)
+    fdef, gen = jvp(info, mask, resolver, fuse=fuse)
     tnames = set(gen.tangent_names())
     tparams = [gen.tname(p) for p, m in zip(info.params, mask) if m]
     bindings = dict(gen.bindings)

@@ -31,6 +31,7 @@ import ast
 import copy
 
 from .activity import alias_groups
+from .fuse import fuse
 from .normalize import NameGen, all_names
 from .tangent import Binder, PrimalRewriter
 
@@ -40,8 +41,9 @@ __all__ = ["PrimalGen"]
 class PrimalGen(Binder):
     """The primal function, with calls to user functions pointed at their compiled versions."""
 
-    def __init__(self, fj):
+    def __init__(self, fj, fuse=False):
         self.fj = fj
+        self.fuse = fuse
         self.resolver = fj.resolver
         self.bindings = {}
         self.names = NameGen(all_names(fj.info.tree) | {"np", "math", "fj"})
@@ -51,5 +53,7 @@ class PrimalGen(Binder):
         tree = copy.deepcopy(self.fj.info.tree)
         tree.body = [s for s in tree.body
                      if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))] or [ast.Pass()]
+        if self.fuse:
+            tree = fuse(tree, self.names, self.fj.info)
         tree = PrimalRewriter(self).visit(tree)
         return ast.fix_missing_locations(tree)

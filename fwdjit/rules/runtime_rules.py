@@ -45,3 +45,6 @@ RULES[rt.pow_dexp] = Rule(_pow_dexp_rt)
 RULES[rt.pick_flat] = linear(0)
 RULES[rt.like] = linear(0)
 RULES[rt.prod_jvp] = Rule(_prod_jvp_rt)
+# fused reductions (fwdjit.compiler.fuse): a leaf read as n elements; the loop's guard
+RULES[rt.flat] = linear(0)
+RULES[rt.fuse_size] = zero_rule("fuse_size")

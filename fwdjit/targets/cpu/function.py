@@ -22,6 +22,7 @@ from numba import types
 from numba.core.errors import TypingError
 
 from ... import compiler
+from ...compiler.fuse import enabled_by_default
 from ...compiler.resolve import parse_function
 from ...compiler.tangent import Resolver, render
 from ...compiler.validate import validate
@@ -64,12 +65,15 @@ class FwdjitFunction(TargetFunction):
 
     fwdjit_target = "cpu"
 
-    def __init__(self, func, *, fastmath=False, cache=True, parallel=False):
+    def __init__(self, func, *, fastmath=False, cache=True, parallel=False, fuse=None):
         self.info = parse_function(func)       # first: anything but a 'def' function is a clear FwdjitError
         functools.update_wrapper(self, func)
         self.py_func = func
         self.name = func.__name__
-        self.options = {"fastmath": fastmath, "cache": cache, "parallel": parallel}
+        # fuse: reductions of elementwise code as one loop (fwdjit.compiler.fuse); None: $FWDJIT_FUSE, default on.
+        # An option, so it is part of every cache key (deep_key and compile_unit hash the options)
+        fuse = enabled_by_default() if fuse is None else bool(fuse)
+        self.options = {"fastmath": fastmath, "cache": cache, "parallel": parallel, "fuse": fuse}
         validate(self.info)
         self.params = list(self.info.params)
         self._nparams = len(self.params)
@@ -111,7 +115,7 @@ class FwdjitFunction(TargetFunction):
         if self._primal is None:
             with LOCK:
                 if self._primal is None:
-                    fdef, bindings = compiler.primal(self)
+                    fdef, bindings = compiler.primal(self, fuse=self.options["fuse"])
                     disp, self._primal_source, self._primal_path = compile_unit(
                         self, fdef, self.name, bindings, "primal")
                     disp._fwdjit_function = self
@@ -154,7 +158,7 @@ class FwdjitFunction(TargetFunction):
     def _tangent(self, mask, check_inputs, lowrank=None, stack_products=False):
         """The compiler's JVP for ``mask``: (FunctionDef, tangent generator)."""
         return compiler.jvp(self.info, mask, self.resolver, check_inputs=check_inputs,
-                            lowrank=lowrank, stack_products=stack_products)
+                            lowrank=lowrank, stack_products=stack_products, fuse=self.options["fuse"])
 
     def _lowrank_mask(self, mask, lowrank):
         """``lowrank`` as one bool per argument (None: no low-rank tangent), checked against ``mask``."""
@@ -216,7 +220,7 @@ class FwdjitFunction(TargetFunction):
         def callee_k(obj, K):       # a callee's JVP dispatcher -> its K-direction twin
             owner = getattr(obj, "_fwdjit_owner", None)
             return None if owner is None else owner.tangent_function_k(obj._fwdjit_mask, K, _internal=True)
-        fk, bindings, _ = compiler.jvp_k(self.info, mask, K, self.resolver, callee_k)
+        fk, bindings, _ = compiler.jvp_k(self.info, mask, K, self.resolver, callee_k, fuse=self.options["fuse"])
         return fk, bindings
 
     def tangent_function_k(self, active, K, _internal=False):
@@ -388,7 +392,7 @@ class FwdjitFunction(TargetFunction):
 
     @property
     def primal_source(self):
-        fdef, _ = compiler.primal(self)
+        fdef, _ = compiler.primal(self, fuse=self.options["fuse"])
         return render(fdef)
 
 

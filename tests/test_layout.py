@@ -153,8 +153,6 @@ def test_compiler_imports_no_target_and_no_training():
 MAX_LINES = 600
 # modules allowed over MAX_LINES, with the reason
 OVERSIZED = {
-    "fwdjit.compiler.tangent": "TangentGen is one visitor (a method per syntax node); splitting it into "
-                               "statements / expressions / helpers is the next step of issue 12",
     "fwdjit.runtime": "the flat fj.* namespace generated code calls (part of the generated-code format)",
 }
 

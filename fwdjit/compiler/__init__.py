@@ -1,7 +1,7 @@
 """The compiler: a user function's source in, the AST of its primal and tangent functions out.
 
 It imports no target and no training code (``tests/test_layout.py`` checks
-this); a target hands it what it needs through :class:`~fwdjit.compiler.tangent.Resolver`
+this); a target hands it what it needs through :class:`~fwdjit.compiler.callees.Resolver`
 (how a call to another user function is compiled) and
 :func:`~fwdjit.compiler.callees.user_python_function`.
 
@@ -29,7 +29,8 @@ result into the cache folder (:mod:`fwdjit.targets.cache`).
 
 >>> import numpy as np
 >>> from fwdjit.compiler.resolve import parse_function
->>> from fwdjit.compiler.tangent import Resolver, render
+>>> from fwdjit.compiler.callees import Resolver
+>>> from fwdjit.compiler.render import render
 >>> def f(x, y):
 ...     z = x * y
 ...     return np.sin(z)

@@ -134,7 +134,7 @@ def mutated_names(tree):
 class Activity:
     """Fixpoint activity analysis of one (normalized) function body.
 
-    ``resolver`` classifies calls (see :class:`fwdjit.compiler.tangent.Resolver`); it
+    ``resolver`` classifies calls (see :class:`fwdjit.compiler.callees.Resolver`); it
     may be None for code without calls to user functions.
     """
 

@@ -13,9 +13,14 @@ its own way (the CPU target as a Numba dispatcher, CUDA as a device function).
 """
 from __future__ import annotations
 
+import ast
 import types
 
-__all__ = ["user_python_function"]
+from .. import rules as R
+from ..errors import UnsupportedCall, UnsupportedSyntax
+from .resolve import MISSING, resolve_attr
+
+__all__ = ["user_python_function", "Resolver"]
 
 # modules whose functions are library code, never transformed as user functions
 _LIBRARY = ("numpy", "math", "numba", "numba_cuda")
@@ -55,3 +60,42 @@ def user_python_function(obj, device=False):
     if mod.split(".")[0] in (_NOT_DEVICE if device else _LIBRARY) or mod == "fwdjit.runtime":
         return None
     return fn
+
+
+class Resolver:
+    """Classifies calls: rule, method, user function (transformed) or black box."""
+
+    def __init__(self, info, registry=None, compiled=None):
+        self.info = info
+        self.registry = registry   # callable: python function -> FwdjitFunction
+        self.compiled = compiled   # callable: object -> the FwdjitFunction it already is, or None
+
+    def classify(self, node):
+        func = node.func
+        obj = resolve_attr(self.info, func)
+        if obj is None and isinstance(func, ast.Attribute):
+            return "method", func.attr, R.METHOD_RULES.get(func.attr)
+        if obj is None or obj is MISSING:
+            raise self.info.error(UnsupportedCall, node, f"cannot resolve the function called here ({ast.unparse(func)})",
+                                  hint="call a module-level function, a NumPy/math function or an array method",
+                                  construct="unresolved call")
+        user_rule = R.USER_RULES.get(obj) if R.hashable(obj) else None
+        if user_rule is not None:
+            return "rule", obj, user_rule
+        fj = self.compiled(obj) if self.compiled is not None else None
+        if fj is not None:
+            return "user", fj, None
+        rule = R.lookup(obj)
+        if rule is not None:
+            return "rule", obj, rule
+        py = user_python_function(obj)
+        if py is not None and self.registry is not None:
+            return "user", self.registry(py), None
+        return "blackbox", obj, None
+
+    def effective_mask(self, callee, mask, node):
+        try:
+            return callee.effective_mask(mask)
+        except RecursionError:
+            raise self.info.error(UnsupportedSyntax, node, "recursive function calls are not supported",
+                                  hint="write the recursion as a loop", construct="recursion") from None

@@ -41,7 +41,7 @@ call in the same statement that could write the leaves first).
 >>> import ast, numpy as np
 >>> from fwdjit.compiler.resolve import FunctionInfo
 >>> from fwdjit.compiler.normalize import NameGen, all_names
->>> from fwdjit.compiler.tangent import render
+>>> from fwdjit.compiler.render import render
 >>> src = "def f(x):\\n    a = x[1:] - x[:-1] ** 2\\n    return np.sum(100.0 * a ** 2)"
 >>> tree = ast.parse(src).body[0]
 >>> info = FunctionInfo(func=None, name="f", qualname="f", filename="demo.py", tree=tree,
@@ -73,7 +73,7 @@ import numpy as np
 from .. import rules as R
 from .. import runtime
 from .resolve import resolve_attr
-from .tangent import COMMENT
+from .render import COMMENT
 
 __all__ = ["fuse", "fused_info", "enabled_by_default", "REDUCERS"]
 

@@ -9,7 +9,7 @@ target (:mod:`fwdjit.targets.cpu`) compiles the result with ``numba.njit``, the 
 target (:mod:`fwdjit.targets.cuda`) as a device function or kernel.
 
 ``fj`` is anything with ``info`` (a :class:`fwdjit.compiler.resolve.FunctionInfo`) and a
-``resolver`` (a :class:`fwdjit.compiler.tangent.Resolver`, or ``None`` for no rewriting
+``resolver`` (a :class:`fwdjit.compiler.callees.Resolver`, or ``None`` for no rewriting
 of calls):
 
 >>> import ast, types
@@ -30,12 +30,102 @@ from __future__ import annotations
 import ast
 import copy
 
-from .activity import alias_groups
+import numpy as np
+
+from .activity import alias_groups, root_name, view_base
 from .fuse import fuse
 from .normalize import NameGen, all_names
-from .tangent import Binder, PrimalRewriter
 
-__all__ = ["PrimalGen"]
+__all__ = ["PrimalGen", "PrimalRewriter", "Binder", "blas_safe_args", "buffered_rhs"]
+
+
+class Binder:
+    """Fresh names (``self.names``, a NameGen) and the objects generated code refers to by them
+    (``self.bindings``, name -> object; one name per object)."""
+
+    def fresh(self, stem):
+        return self.names.fresh(stem)
+
+    def bind(self, obj, stem):
+        for k, v in self.bindings.items():
+            if v is obj:
+                return k
+        name = self.fresh(stem)
+        self.bindings[name] = obj
+        return name
+
+
+class PrimalRewriter(ast.NodeTransformer):
+    """Point calls to user functions at their compiled primal (and buffer overlapping in-place updates)."""
+
+    def __init__(self, gen):
+        self.gen = gen
+
+    def visit_AugAssign(self, node):
+        self.generic_visit(node)
+        node.value = buffered_rhs(node.target, node.value, self.gen.aliases)
+        return node
+
+    def visit_Call(self, node):
+        self.generic_visit(node)
+        if self.gen.resolver is None:
+            return node
+        kind, obj, rule = self.gen.resolver.classify(node)
+        node.args = blas_safe_args(obj, node.args, node.keywords)
+        if kind == "user":
+            name = self.gen.bind(obj.primal_function_internal(), f"{obj.name}_")
+            node.func = ast.Name(name, ast.Load())
+        elif kind == "rule" and getattr(rule, "compiled", None) is not None and rule.compiled is not obj:
+            name = self.gen.bind(rule.compiled, f"{getattr(obj, '__name__', 'f')}_")
+            node.func = ast.Name(name, ast.Load())
+        return node
+
+
+def _mentions(node, name):
+    return any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(node))
+
+
+def _partial_view_of(node, root):
+    """Whether ``node`` may be a *shifted or reordered* view of the array ``root``.
+
+    ``u[1:] += u[:-1]`` and ``u += np.flip(u)``: NumPy computes the right-hand side
+    as if copied first, Numba updates element by element through the view.  A
+    plain name or an index without slices (``u``, ``A[j]``) meets the target
+    element for element or not at all, so it needs no copy.
+    """
+    if isinstance(node, ast.Subscript):
+        sliced = any(isinstance(n, ast.Slice) for n in ast.walk(node.slice))
+        return (sliced and _mentions(node.value, root)) or _partial_view_of(node.value, root)
+    if isinstance(node, ast.Attribute):
+        return node.attr == "T" and _mentions(node.value, root)
+    base = view_base(node)
+    return base is not None and _mentions(base, root)
+
+
+def blas_safe_args(obj, args, keywords):
+    """The arguments of a call to ``obj``, with ``np.linalg.norm(x)``'s passed through ``fj.blas_strides``.
+
+    Numba's norm goes to BLAS, which gives wrong values for negative strides (``v[::-1]``).
+    """
+    if obj is np.linalg.norm and len(args) == 1 and not keywords:
+        return [ast.Call(ast.Attribute(ast.Name("fj", ast.Load()), "blas_strides", ast.Load()), [args[0]], [])]
+    return args
+
+
+def buffered_rhs(target, value, aliases):
+    """``value`` read through a copy when it may be a partial view of the in-place ``target``.
+
+    ``aliases`` is :func:`fwdjit.compiler.activity.alias_groups` of the function: after
+    ``u = v``, ``u[1:] += v[::-1][1:]`` overlaps as ``u[1:] += u[::-1][1:]`` does;
+    after ``u = v[::-1]``, even ``u += v`` does.
+    """
+    root = target.id if isinstance(target, ast.Name) else root_name(target)
+    if root is None:
+        return value
+    same, views = aliases.get(root, ({root}, set()))
+    if any(_partial_view_of(value, n) for n in same) or any(_mentions(value, n) for n in views):
+        return ast.Call(ast.Attribute(ast.Name("fj", ast.Load()), "fresh", ast.Load()), [value], [])
+    return value
 
 
 class PrimalGen(Binder):

@@ -21,7 +21,7 @@ from numba.extending import overload
 from ... import runtime as _runtime
 from ..._version import __version__
 from ...compiler.float32 import float32_twin
-from ...compiler.tangent import render
+from ...compiler.render import render
 from ...errors import Float32PromotionWarning, FwdjitError
 from ...runtime import define, has_float32
 from ..base import describe

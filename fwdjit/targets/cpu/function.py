@@ -24,7 +24,8 @@ from numba.core.errors import TypingError
 from ... import compiler
 from ...compiler.fuse import enabled_by_default
 from ...compiler.resolve import parse_function
-from ...compiler.tangent import Resolver, render
+from ...compiler.callees import Resolver
+from ...compiler.render import render
 from ...compiler.validate import validate
 from ...errors import TangentError, UnsupportedCall
 from ...rules.lowrank import LowRank

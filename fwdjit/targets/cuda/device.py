@@ -29,7 +29,9 @@ from ..._version import __version__
 from ...compiler.float32 import float32_twin
 from ...compiler.primal import PrimalGen
 from ...compiler.resolve import MISSING, parse_function, resolve_attr
-from ...compiler.tangent import Resolver, TangentGen, render
+from ...compiler.callees import Resolver
+from ...compiler.render import render
+from ...compiler.tangent import TangentGen
 from ...compiler.validate import validate
 from ...errors import TangentError, UnsupportedSyntax
 from ..base import TargetFunction, cached, user_python_function

@@ -32,7 +32,7 @@ import copy
 
 from .activity import alias_groups
 from .normalize import NameGen, all_names
-from .tangent import Binder, PrimalRewriter
+from .tangent import COMMENT, Binder, PrimalRewriter
 
 __all__ = ["PrimalGen"]
 
@@ -52,4 +52,24 @@ class PrimalGen(Binder):
         tree.body = [s for s in tree.body
                      if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))] or [ast.Pass()]
         tree = PrimalRewriter(self).visit(tree)
+        tree.body = line_comments(tree.body, self.fj.info, [None])
         return ast.fix_missing_locations(tree)
+
+
+def line_comments(stmts, info, last):
+    """``stmts`` with a ``# file:line: source`` comment marker before each new source line, as the
+    tangent pass writes them: a Numba error in the generated code maps back to the user's line."""
+    out = []
+    short = info.filename.rsplit("/", 1)[-1]
+    for s in stmts:
+        line = getattr(s, "lineno", None)
+        if line is not None and line != last[0]:
+            last[0] = line
+            text = (info.source_line(line) or ast.unparse(s).splitlines()[0]).strip()
+            out.append(ast.copy_location(ast.Expr(ast.Constant(f"{COMMENT}{short}:{line}: {text}")), s))
+        for field in ("body", "orelse"):
+            block = getattr(s, field, None)
+            if isinstance(block, list) and block and isinstance(block[0], ast.stmt):
+                setattr(s, field, line_comments(block, info, last))
+        out.append(s)
+    return out

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numba
 from numba import types
-from numba.core.errors import TypingError
+from numba.core.errors import NumbaError, TypingError
 from numba.extending import overload
 
 from ..._version import __version__
@@ -83,13 +83,13 @@ def jvp_entry(fn):
         def compile_for_args(*args, **kws):
             try:
                 return original(*args, **kws)
-            except TypingError as exc:
+            except NumbaError as exc:
                 primals, tangents = args[:n], args[n:]
                 bad = fn.explain(primals, tangents, None)
                 if bad is not None:
                     raise bad from None
                 raise typing_error(fn, tuple(primals) + tuple(t for t in tangents if t is not None),
-                                    exc) from None
+                                    exc) from exc.with_traceback(None)
 
         entry._compile_for_args = compile_for_args
         shim_ns = {"entry": entry, "count_error": fn.count_error, "me": fn,

@@ -19,7 +19,7 @@ import functools
 
 import numpy as np
 from numba import types
-from numba.core.errors import TypingError
+from numba.core.errors import NumbaError
 
 from ... import compiler
 from ...compiler.resolve import parse_function
@@ -136,8 +136,8 @@ class FwdjitFunction(TargetFunction):
         disp = self._primal if self._primal is not None else self.primal_function_internal()
         try:
             out = disp(*args)
-        except TypingError as exc:
-            raise typing_error(self, args, exc) from None
+        except NumbaError as exc:
+            raise typing_error(self, args, exc) from exc.with_traceback(None)
         if len(disp.overloads) != self._nsig.get(id(disp), 0):
             self.refresh_f32(disp)
         if self._f32_seen:
@@ -293,8 +293,9 @@ class FwdjitFunction(TargetFunction):
         disp = self.tangent_function_k(mask, K)
         try:
             out = disp(*primals, *[t for t in tangents if t is not None])
-        except TypingError as exc:
-            raise typing_error(self, tuple(primals) + tuple(t for t in tangents if t is not None), exc) from None
+        except NumbaError as exc:
+            raise typing_error(self, tuple(primals) + tuple(t for t in tangents if t is not None),
+                               exc) from exc.with_traceback(None)
         if len(disp.overloads) != self._nsig.get(id(disp), 0):
             self.refresh_f32(disp)
         if self._f32_seen:

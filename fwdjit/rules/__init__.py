@@ -315,7 +315,7 @@ def _reduce_pick(argfn):
             raise c.gen.unsupported(f"the axis argument of a max/min reduction",
                                     "reduce over the whole array, or loop over the axis")
         x = c.args[0]
-        idx = ast.Call(ast.Attribute(ast.Name("np", ast.Load()), argfn, ast.Load()), [x.p()], [])
+        idx = c.gen.fj_call(argfn, [x.p()])      # fj.argmax: also for a scalar x (NumPy gives 0)
         return c.gen.fj_call("pick_flat", [x.t, idx])
     return fn
 
@@ -325,7 +325,7 @@ def _method_pick(argfn):
         recv = c.args[0]
         if len(c.args) > 1 or c.kw:
             raise c.gen.unsupported(f"the axis argument of .max()/.min()", "reduce over the whole array")
-        idx = ast.Call(ast.Attribute(ast.Name("np", ast.Load()), argfn, ast.Load()), [recv.p()], [])
+        idx = c.gen.fj_call(argfn, [recv.p()])
         return c.gen.fj_call("pick_flat", [recv.t, idx])
     return Rule(fn)
 
@@ -606,6 +606,8 @@ def _register_runtime_rules():
     RULES[rt.select] = Rule(_select_rt, nondiff={0})
     RULES[rt.pow_dexp] = Rule(_pow_dexp_rt)
     RULES[rt.pick_flat] = linear(0)
+    RULES[rt.argmax] = zero_rule("argmax")
+    RULES[rt.argmin] = zero_rule("argmin")
     RULES[rt.like] = linear(0)
     RULES[rt.prod_jvp] = Rule(_prod_jvp_rt)
 

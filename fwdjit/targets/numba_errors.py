@@ -45,12 +45,32 @@ _SCALARS = {"float64": "float", "float32": "float32", "int64": "int", "int32": "
 
 
 def is_numba_error(exc):
-    """Whether ``exc`` is one of Numba's compile-time errors (typing, lowering, unsupported)."""
-    from numba.core import errors
-    if isinstance(exc, (errors.TypingError, errors.LoweringError, errors.UnsupportedError,
-                        errors.NumbaNotImplementedError)):
+    """Whether ``exc`` comes from compiling (Numba's typing or lowering), not from running compiled code.
+
+    Numba's own errors are; so is any other exception (AttributeError, AssertionError...) raised
+    while Numba typed or lowered the code: its implementations of NumPy functions sometimes fail
+    that way on arguments they do not expect (``np.argmax(3.5)``).
+    """
+    from numba.core.errors import NumbaError
+    if isinstance(exc, NumbaError):
         return True
-    return isinstance(exc, errors.NumbaError) and "nopython" in str(exc)
+    return bool(_compiler_locations(exc))
+
+
+def _compiler_locations(exc):
+    """``During: typing of call at FILE (LINE)`` lines, innermost first, from the frames of Numba's
+    type inference and lowering in ``exc``'s traceback (their local ``loc``)."""
+    out = []
+    tb = exc.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        path = frame.f_code.co_filename
+        if os.sep + "numba" + os.sep in path and ("typeinfer" in path or "lowering" in path):
+            loc = frame.f_locals.get("loc") or getattr(frame.f_locals.get("inst"), "loc", None)
+            if loc is not None and hasattr(loc, "filename") and hasattr(loc, "line"):
+                out.append(f"During: typing of call at {loc.filename} ({loc.line})")
+        tb = tb.tb_next
+    return out[::-1]
 
 
 # ------------------------------------------------------------ Numba types in NumPy words
@@ -293,6 +313,10 @@ def compile_error(exc, fn_name, args=(), describe=repr, fallback=None):
     typing errors) come back as :class:`~fwdjit.errors.TangentError`.
     """
     text = str(exc)
+    from numba.core.errors import NumbaError
+    if not isinstance(exc, NumbaError):     # Numba's implementation failed: no frames in its text
+        text = (f"TypingError: Numba failed inside its own implementation ({type(exc).__name__}: {exc})\n"
+                + "\n".join(_compiler_locations(exc)))
     lines = text.splitlines()
     given = _describe_args(args, describe)
     own = next((ln.strip() for ln in lines if ln.strip().startswith("fwdjit: ")

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import numba
 from numba import types
-from numba.core.errors import NumbaError, TypingError
+from numba.core.errors import TypingError
 from numba.extending import overload
 
 from ..._version import __version__
 from ...rules.lowrank import LowRank
 from ...runtime import define
 from ..cache import HEADER, guard_cache, load_module
+from ..numba_errors import is_numba_error
 from .compile import LOCK, jit_options, numpy_scalars, typing_error
 
 __all__ = ["jvp_entry", "nopython_jvp", "FwdjitType", "is_lowrank_type"]
@@ -83,7 +84,9 @@ def jvp_entry(fn):
         def compile_for_args(*args, **kws):
             try:
                 return original(*args, **kws)
-            except NumbaError as exc:
+            except Exception as exc:    # noqa: BLE001 - only compile failures are turned, the rest re-raised
+                if not is_numba_error(exc):
+                    raise
                 primals, tangents = args[:n], args[n:]
                 bad = fn.explain(primals, tangents, None)
                 if bad is not None:

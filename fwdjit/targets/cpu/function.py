@@ -19,7 +19,6 @@ import functools
 
 import numpy as np
 from numba import types
-from numba.core.errors import NumbaError
 
 from ... import compiler
 from ...compiler.resolve import parse_function
@@ -30,6 +29,7 @@ from ...rules.lowrank import LowRank
 from ...rules.lowrank import mismatch as lowrank_mismatch
 from ...runtime import has_float32
 from ..base import TargetFunction, cached, mismatch, user_python_function
+from ..numba_errors import is_numba_error
 from .compile import LOCK, compile_unit, numpy_scalars, typing_error
 from .entry import FwdjitType, jvp_entry
 
@@ -136,7 +136,9 @@ class FwdjitFunction(TargetFunction):
         disp = self._primal if self._primal is not None else self.primal_function_internal()
         try:
             out = disp(*args)
-        except NumbaError as exc:
+        except Exception as exc:    # noqa: BLE001 - only compile failures are turned, the rest re-raised
+            if not is_numba_error(exc):
+                raise
             raise typing_error(self, args, exc) from exc.with_traceback(None)
         if len(disp.overloads) != self._nsig.get(id(disp), 0):
             self.refresh_f32(disp)
@@ -293,7 +295,9 @@ class FwdjitFunction(TargetFunction):
         disp = self.tangent_function_k(mask, K)
         try:
             out = disp(*primals, *[t for t in tangents if t is not None])
-        except NumbaError as exc:
+        except Exception as exc:    # noqa: BLE001 - only compile failures are turned, the rest re-raised
+            if not is_numba_error(exc):
+                raise
             raise typing_error(self, tuple(primals) + tuple(t for t in tangents if t is not None),
                                exc) from exc.with_traceback(None)
         if len(disp.overloads) != self._nsig.get(id(disp), 0):

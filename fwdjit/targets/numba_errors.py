@@ -24,7 +24,7 @@ import linecache
 import os
 import re
 
-from ..errors import CompileError, InternalError, TangentError
+from ..errors import CompileError, FwdjitError, InternalError, TangentError
 
 __all__ = ["compile_error", "numpy_type", "numpy_signature", "is_numba_error"]
 
@@ -54,6 +54,8 @@ def is_numba_error(exc):
     from numba.core.errors import NumbaError
     if isinstance(exc, NumbaError):
         return True
+    if isinstance(exc, FwdjitError):    # fwdjit's own, raised while Numba typed a call (a callee's JVP)
+        return False
     return bool(_compiler_locations(exc))
 
 

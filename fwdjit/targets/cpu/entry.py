@@ -105,6 +105,8 @@ def jvp_entry(fn):
              f"        return batched_jvp(primals, tangents)\n"
              f"    if type(primals) is not tuple and not isinstance(primals, list):\n"
              f"        raise count_error(primals, tangents)\n"
+             + (f"    if len(primals) < {n}:\n"       # defaulted arguments omitted: bound at decoration
+                f"        primals, tangents = me.with_defaults(primals, tangents)\n" if fn.info.defaults else "") +
              f"    try:\n"
              f"        {unpack_p} = primals\n"
              f"        {unpack_t} = tangents\n"

@@ -21,6 +21,7 @@ import numpy as np
 from numba import types
 
 from ... import compiler
+from ...compiler.desugar import fill_defaults
 from ...compiler.resolve import parse_function
 from ...compiler.tangent import Resolver, render
 from ...compiler.validate import validate
@@ -133,6 +134,8 @@ class FwdjitFunction(TargetFunction):
         return self.primal_function_internal()
 
     def __call__(self, *args):
+        if len(args) < self._nparams and self.info.defaults:
+            args = fill_defaults(self.params, self.info.defaults, args)
         disp = self._primal if self._primal is not None else self.primal_function_internal()
         try:
             out = disp(*args)
@@ -272,6 +275,7 @@ class FwdjitFunction(TargetFunction):
         Returns ``(out, douts)`` with ``douts[k]`` the tangent along direction k
         (tuple outputs: a tuple of such stacks).  The primal runs once.
         """
+        primals, tangents = self.with_defaults(primals, tangents)
         if not (isinstance(primals, (tuple, list)) and isinstance(tangents, (tuple, list))) \
                 or len(primals) != self._nparams or len(tangents) != self._nparams:
             raise self.count_error(primals, tangents)
@@ -341,6 +345,15 @@ class FwdjitFunction(TargetFunction):
             if py is not None:
                 callee = get_fwdjit(py)
         return f"fwdjit:{callee.deep_key()}" if callee is not None else value
+
+    def with_defaults(self, primals, tangents):
+        """``(primals, tangents)`` with omitted defaulted arguments filled in (their tangents None)."""
+        if not self.info.defaults or not isinstance(primals, (tuple, list)) \
+                or not isinstance(tangents, (tuple, list)) or len(primals) >= self._nparams \
+                or len(tangents) != len(primals):
+            return primals, tangents
+        full = fill_defaults(self.params, self.info.defaults, tuple(primals))
+        return full, tuple(tangents) + (None,) * (len(full) - len(primals))
 
     def count_error(self, primals, tangents):
         sig = f"{self.name}({', '.join(self.params)})"

@@ -39,6 +39,7 @@ import ast
 import numpy as np
 
 from ..errors import UnsupportedSyntax
+from .callees import user_python_function
 from .resolve import resolve_attr
 
 __all__ = ["desugar", "constant_default", "fill_defaults"]
@@ -165,7 +166,7 @@ class _Desugar(ast.NodeTransformer):
     def _fill_call_defaults(self, node):
         """A call to a user function that omits defaulted arguments gets them written in."""
         obj = resolve_attr(self.info, node.func)
-        py = getattr(obj, "py_func", obj)
+        py = user_python_function(obj) if obj is not None else None     # not np.ones(shape, dtype=None)
         defaults = getattr(py, "__defaults__", None)
         code = getattr(py, "__code__", None)
         if not defaults or code is None or node.keywords or any(isinstance(a, ast.Starred) for a in node.args):

@@ -12,7 +12,7 @@ from ._version import __version__
 from .api import FwdjitFunction, defjvp, get_fwdjit, jvp
 from .api import fwdjit as _fwdjit_decorator
 from .rules.lowrank import LowRank
-from .errors import (Float32PromotionWarning, FwdjitError, TangentError, TangentMismatch, TransformError, UnsupportedCall,
+from .errors import (CompileError, Float32PromotionWarning, FwdjitError, InternalError, TangentError, TangentMismatch, TransformError, UnsupportedCall,
                      UnsupportedSyntax)
 
 
@@ -49,9 +49,11 @@ fwdjit.FwdjitError = FwdjitError
 fwdjit.TangentError = TangentError
 fwdjit.UnsupportedSyntax = UnsupportedSyntax
 fwdjit.UnsupportedCall = UnsupportedCall
+fwdjit.CompileError = CompileError
+fwdjit.InternalError = InternalError
 
 __all__ = ["fwdjit", "LowRank", "jvp", "defjvp", "jacfwd", "grad", "hvp", "vhv", "hessian", "FwdjitFunction", "FwdjitError", "TransformError", "UnsupportedSyntax",
-           "UnsupportedCall", "TangentError", "TangentMismatch", "Float32PromotionWarning", "get_fwdjit", "__version__"]
+           "UnsupportedCall", "CompileError", "InternalError", "TangentError", "TangentMismatch", "Float32PromotionWarning", "get_fwdjit", "__version__"]
 
 from .training.estimator import forward_grad, forward_grad_function  # noqa: E402
 from .training.loop import SGD, Adam, Momentum, TrainResult, train  # noqa: E402

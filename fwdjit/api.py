@@ -90,6 +90,17 @@ def _unique_copy(fn):
     return copy
 
 
+def _numba_knows(func):
+    """A NumPy or math function (or ufunc): Numba types calls to it itself, there is no source to compile."""
+    import math
+
+    import numpy as np
+    if isinstance(func, np.ufunc):
+        return True
+    name = getattr(func, "__name__", None)
+    return name is not None and any(getattr(m, name, None) is func for m in (np, np.linalg, math))
+
+
 def defjvp(func, *partials):
     """Register a derivative rule for ``func`` (a function fwdjit cannot see into).
 
@@ -110,6 +121,8 @@ def defjvp(func, *partials):
     from numba.core.dispatcher import Dispatcher
     if isinstance(func, Dispatcher):     # the user's own @njit function, recompiled under a unique name
         compiled = numba.njit(**func.targetoptions)(_unique_copy(func.py_func))
+    elif _numba_knows(func):             # np.cumprod, math.gamma: generated code calls it as it is
+        compiled = func
     else:
         try:   # compiled by fwdjit's primal path: NumPy's dtype rules for float32 (a plain njit would not)
             compiled = FwdjitFunction(func).primal_function
@@ -123,6 +136,10 @@ def defjvp(func, *partials):
               numba.njit(_unique_copy(p)) for p in partials]
 
     def fn(c):
+        if c.kw:
+            raise c.gen.unsupported(f"keyword arguments to {getattr(func, '__name__', 'f')}, which has a "
+                                    f"fwdjit.defjvp rule", "the rule's partials take positional arguments: "
+                                    "pass them positionally")
         terms = []
         for i, p in enumerate(jitted):
             if p is None or not c.active(i):

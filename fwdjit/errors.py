@@ -56,6 +56,33 @@ class UnsupportedCall(TransformError):
     """A call to a function fwdjit has no derivative rule for."""
 
 
+class CompileError(TransformError):
+    """Numba could not compile the generated code for the arguments of a call.
+
+    Located at the user's line (the generated code's ``# file:line:`` comments map
+    Numba's frames back), naming the operation and its arguments in NumPy's words;
+    ``numba_message`` (and ``__cause__``) hold Numba's full text.
+    """
+
+    def __init__(self, message, *, numba_message="", cause=None, **kw):
+        self.numba_message = numba_message
+        self.cause = cause
+        super().__init__(message, **kw)
+
+    def _format(self):
+        head, sep, hint = super()._format().rpartition("\nhint: ")
+        text = head if sep else hint
+        if self.cause:
+            text += f"\ncause: {self.cause}"
+        if sep:
+            text += f"\nhint: {hint}"
+        return text + "\n(Numba's full message: this error's .numba_message, or its __cause__)"
+
+
+class InternalError(CompileError):
+    """A failure inside one of fwdjit's own runtime helpers (``fj.*``): fwdjit's bug, not the user's."""
+
+
 class TangentError(FwdjitError, ValueError):
     """Bad input to ``jvp``: wrong number, shape or dtype of tangents."""
 

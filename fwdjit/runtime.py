@@ -244,6 +244,8 @@ def prod_jvp(x, dx):
 
 @overload(prod_jvp)
 def _ov_prod_jvp(x, dx):
+    if isinstance(x, (types.Number, types.Boolean)):
+        return lambda x, dx: dx         # np.prod of a scalar is the scalar
     fd = _float_dtype(x) or types.float64
 
     def impl(x, dx):
@@ -267,8 +269,32 @@ def pick_flat(dx, index):
     return np.ravel(dx)[index]
 
 
+def argmax(x):
+    """``np.argmax(x)``, also for a scalar (0, as NumPy gives; Numba's np.argmax takes arrays only)."""
+    return np.argmax(x)
+
+
+def argmin(x):
+    """``np.argmin(x)``, also for a scalar (0, as NumPy gives)."""
+    return np.argmin(x)
+
+
+def _ov_arg_extreme(fn):
+    def typer(x):
+        if isinstance(x, (types.Number, types.Boolean)):
+            return lambda x: 0
+        return lambda x: fn(x)
+    return typer
+
+
+overload(argmax)(_ov_arg_extreme(np.argmax))
+overload(argmin)(_ov_arg_extreme(np.argmin))
+
+
 @overload(pick_flat)
 def _ov_pick_flat(dx, index):
+    if isinstance(dx, (types.Number, types.Boolean)):
+        return lambda dx, index: dx     # the tangent of max/min of a scalar: the scalar's tangent
     if isinstance(dx, types.Array) and dx.ndim == 1:
         return lambda dx, index: dx[index]
     if isinstance(dx, types.Array) and dx.layout == "C":
@@ -351,7 +377,7 @@ def has_float32(*tys):
     return False
 
 
-__all__ = ["zero", "lit", "like", "select", "pow_dexp", "prod_jvp", "pick_flat",
+__all__ = ["zero", "lit", "like", "select", "pow_dexp", "prod_jvp", "pick_flat", "argmax", "argmin",
            "check_tangent", "has_float32", "TypingError"]
 
 

@@ -160,7 +160,7 @@ def u_kwonly(x, *, scale):  # <- kwonly
     return x * scale
 
 
-def u_default(x, scale=2.0):  # <- default
+def u_default(x, scale=np.ones(2)):  # <- default
     return x * scale
 
 
@@ -187,8 +187,9 @@ def u_set(x):
 
 
 def u_list(x):
-    v = [x, 2.0]  # <- list
-    return x
+    v = [x, 2.0]
+    v.append(x)  # <- list
+    return v[0]
 
 
 def u_walrus(x):
@@ -313,12 +314,12 @@ CASES = [
     ("varargs", u_varargs, UnsupportedSyntax, "*args", "explicitly", "decorate"),
     ("kwargs", u_kwargs, UnsupportedSyntax, "**kwargs", "explicitly", "decorate"),
     ("kwonly", u_kwonly, UnsupportedSyntax, "keyword-only", "explicitly", "decorate"),
-    ("default", u_default, UnsupportedSyntax, "default parameter values", "explicitly", "decorate"),
+    ("default", u_default, UnsupportedSyntax, "default value of 'scale' is not a constant", "argument", "decorate"),
     ("del", u_del, UnsupportedSyntax, "del statement", "scope", "decorate"),
     ("raise", u_raise, UnsupportedSyntax, "raise statement", "validate inputs", "decorate"),
     ("dict", u_dict, UnsupportedSyntax, "dict", "tuple", "decorate"),
     ("set", u_set, UnsupportedSyntax, "set", "tuple", "decorate"),
-    ("list", u_list, UnsupportedSyntax, "list", "tuple", "decorate"),
+    ("list", u_list, UnsupportedSyntax, "list literal as a tuple", "array", "decorate"),
     ("walrus", u_walrus, UnsupportedSyntax, "assignment expression (:=)", "separate line", "decorate"),
     ("attr-assign", u_attr_assign, UnsupportedSyntax, "attribute assignment", "arrays", "decorate"),
     ("import", u_import, UnsupportedSyntax, "import inside the function", "module level", "decorate"),

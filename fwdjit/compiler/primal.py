@@ -19,8 +19,10 @@ of calls):
 ...     return x * 2.0
 >>> fj = types.SimpleNamespace(info=parse_function(f), resolver=None)
 >>> gen = PrimalGen(fj)
->>> print(ast.unparse(gen.run()))
+>>> from fwdjit.compiler.render import render
+>>> print(render(gen.run()), end="")      # doctest: +ELLIPSIS
 def f(x):
+    # <doctest ...>:3: return x * 2.0
     return x * 2.0
 >>> gen.bindings
 {}
@@ -35,6 +37,7 @@ import numpy as np
 from .activity import alias_groups, root_name, view_base
 from .fuse import fuse
 from .normalize import NameGen, all_names
+from .render import COMMENT
 
 __all__ = ["PrimalGen", "PrimalRewriter", "Binder", "blas_safe_args", "buffered_rhs"]
 
@@ -146,4 +149,24 @@ class PrimalGen(Binder):
         if self.fuse:
             tree = fuse(tree, self.names, self.fj.info)
         tree = PrimalRewriter(self).visit(tree)
+        tree.body = line_comments(tree.body, self.fj.info, [None])
         return ast.fix_missing_locations(tree)
+
+
+def line_comments(stmts, info, last):
+    """``stmts`` with a ``# file:line: source`` comment marker before each new source line, as the
+    tangent pass writes them: a Numba error in the generated code maps back to the user's line."""
+    out = []
+    short = info.filename.rsplit("/", 1)[-1]
+    for s in stmts:
+        line = getattr(s, "lineno", None)
+        if line is not None and line != last[0]:
+            last[0] = line
+            text = (info.source_line(line) or ast.unparse(s).splitlines()[0]).strip()
+            out.append(ast.copy_location(ast.Expr(ast.Constant(f"{COMMENT}{short}:{line}: {text}")), s))
+        for field in ("body", "orelse"):
+            block = getattr(s, field, None)
+            if isinstance(block, list) and block and isinstance(block[0], ast.stmt):
+                setattr(s, field, line_comments(block, info, last))
+        out.append(s)
+    return out

@@ -45,6 +45,8 @@ class FunctionInfo:
     undefined: list = field(default_factory=list)
     #: columns of ``tree`` are this much left of the file's (the source was dedented)
     indent: int = 0
+    #: defaulted parameter -> its constant default value (bound at decoration; desugar fills it)
+    defaults: dict = field(default_factory=dict)
 
     def source_line(self, lineno):
         line = linecache.getline(self.filename, lineno)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import ast
 
 from ..errors import UnsupportedSyntax
+from .desugar import desugar
 
 _STMT_HINTS = {
     ast.Try: ("try/except", "compiled derivative code cannot catch exceptions; check inputs before calling"),
@@ -51,7 +52,6 @@ _EXPR_HINTS = {
     ast.JoinedStr: ("f-string (string formatting)", "compiled derivative code works on numbers; format outside"),
     ast.Dict: ("dict", "use a tuple or separate arguments"),
     ast.Set: ("set", "use a tuple or an array"),
-    ast.List: ("list", "use a tuple (e.g. np.array((a, b))) or a NumPy array"),
     ast.Starred: ("starred expression (*args)", "pass arguments explicitly"),
     ast.NamedExpr: ("assignment expression (:=)", "assign on a separate line"),
 }
@@ -60,7 +60,7 @@ _ALLOWED_STMTS = (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Return, ast.If, 
                   ast.Break, ast.Continue, ast.Pass, ast.Expr, ast.Assert)
 
 _ALLOWED_EXPRS = (ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.IfExp, ast.Call, ast.Name,
-                  ast.Constant, ast.Attribute, ast.Subscript, ast.Slice, ast.Tuple, ast.keyword,
+                  ast.Constant, ast.Attribute, ast.Subscript, ast.Slice, ast.Tuple, ast.List, ast.keyword,
                   ast.expr_context, ast.operator, ast.unaryop, ast.boolop, ast.cmpop)
 
 
@@ -71,14 +71,12 @@ def validate(info):
     if args.vararg or args.kwarg or args.kwonlyargs or args.posonlyargs:
         raise info.error(UnsupportedSyntax, tree, "*args, **kwargs and keyword-only parameters are not supported",
                          hint="list the parameters explicitly", construct="variadic parameters")
-    if args.defaults:
-        raise info.error(UnsupportedSyntax, args.defaults[0], "default parameter values are not supported",
-                         hint="pass every argument explicitly (or wrap the function)", construct="default argument")
     for stmt in tree.body:
         _check_stmt(info, stmt)
     for node, name in getattr(info, "undefined", ()):
         raise info.error(UnsupportedSyntax, node, f"name '{name}' is not defined",
                          hint="define it before decorating the function", construct="undefined name")
+    desugar(info)       # list literals, dtype strings, default values: see fwdjit.compiler.desugar
 
 
 def _err(info, node, construct, hint):
@@ -139,27 +137,32 @@ def _check_target(info, t):
     raise _err(info, t, f"assignment to {type(t).__name__}", "assign to a name or an array element")
 
 
-def _check_expr(info, node, in_print=False):
+def _check_expr(info, node, in_call=False):
     for cls, (construct, hint) in _EXPR_HINTS.items():
         if isinstance(node, cls):
             raise _err(info, node, construct, hint)
     if not isinstance(node, _ALLOWED_EXPRS):
         raise _err(info, node, type(node).__name__ + " expression", "rewrite it with arithmetic and calls")
     if isinstance(node, ast.Constant):
-        if isinstance(node.value, (str, bytes)) and not in_print:
-            raise _err(info, node, "string value (string work)", "compiled derivative code works on numbers only")
+        if isinstance(node.value, bytes) or (isinstance(node.value, str) and not in_call):
+            raise _err(info, node, "string value (string work)",
+                       "compiled derivative code works on numbers; strings may only be arguments of calls "
+                       "(einsum subscripts, dtype names)")
         if isinstance(node.value, complex):
             raise _err(info, node, "complex number", "fwdjit differentiates real-valued code")
         return
     if isinstance(node, ast.Call):
-        is_print = isinstance(node.func, ast.Name) and node.func.id == "print"
         _check_expr(info, node.func)
-        for a in node.args:
-            _check_expr(info, a, in_print=is_print)
+        for a in node.args:       # strings as arguments: einsum subscripts, dtype names, print
+            _check_expr(info, a, in_call=isinstance(a, (ast.Constant, ast.Tuple, ast.List)))
         for k in node.keywords:
             if k.arg is None:
                 raise _err(info, k.value, "**kwargs in a call", "pass keyword arguments explicitly")
-            _check_expr(info, k.value, in_print=is_print)
+            _check_expr(info, k.value, in_call=isinstance(k.value, (ast.Constant, ast.Tuple, ast.List)))
+        return
+    if isinstance(node, (ast.Tuple, ast.List)):     # ("ij,jk->ik",) inside a call's argument
+        for e in node.elts:
+            _check_expr(info, e, in_call=in_call and isinstance(e, (ast.Constant, ast.Tuple, ast.List)))
         return
     for child in ast.iter_child_nodes(node):
-        _check_expr(info, child, in_print=in_print)
+        _check_expr(info, child, in_call=in_call)

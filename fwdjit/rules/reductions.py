@@ -24,7 +24,7 @@ def reduce_pick(argfn):
             raise c.gen.unsupported("the axis argument of a max/min reduction",
                                     "reduce over the whole array, or loop over the axis")
         x = c.args[0]
-        idx = ast.Call(ast.Attribute(ast.Name("np", ast.Load()), argfn, ast.Load()), [x.p()], [])
+        idx = c.gen.fj_call(argfn, [x.p()])      # fj.argmax: also for a scalar x (NumPy gives 0)
         return c.gen.fj_call("pick_flat", [x.t, idx])
     return fn
 
@@ -34,7 +34,7 @@ def _method_pick(argfn):
         recv = c.args[0]
         if len(c.args) > 1 or c.kw:
             raise c.gen.unsupported("the axis argument of .max()/.min()", "reduce over the whole array")
-        idx = ast.Call(ast.Attribute(ast.Name("np", ast.Load()), argfn, ast.Load()), [recv.p()], [])
+        idx = c.gen.fj_call(argfn, [recv.p()])
         return c.gen.fj_call("pick_flat", [recv.t, idx])
     return Rule(fn)
 

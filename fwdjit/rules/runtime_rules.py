@@ -43,6 +43,8 @@ RULES[rt.lit_args] = zero_rule("lit_args")
 RULES[rt.select] = Rule(_select_rt, nondiff={0})
 RULES[rt.pow_dexp] = Rule(_pow_dexp_rt)
 RULES[rt.pick_flat] = linear(0)
+RULES[rt.argmax] = zero_rule("argmax")
+RULES[rt.argmin] = zero_rule("argmin")
 RULES[rt.like] = linear(0)
 RULES[rt.prod_jvp] = Rule(_prod_jvp_rt)
 # fused reductions (fwdjit.compiler.fuse): a leaf read as n elements; the loop's guard

@@ -43,6 +43,8 @@ from ..api import as_fwdjit, numpy_scalars
 from ..targets.cpu.entry import jvp_entry
 from .blas import compiled_call
 from ..targets.base import cached
+from ..targets.numba_errors import located_compile_errors
+from ..compiler.desugar import fill_defaults
 from ..targets.cache import HEADER, guard_cache, load_module
 from ..derivatives import scalar_like
 from ..errors import FwdjitError
@@ -344,6 +346,7 @@ def forward_grad(loss, args, wrt=0, n_directions=1, distribution="normal", seed=
     fj = as_fwdjit(loss)
     if not isinstance(args, tuple):
         args = tuple(args) if isinstance(args, list) else (args,)
+    args = fill_defaults(fj.params, fj.info.defaults, args)     # omitted defaulted arguments
     if len(args) != fj._nparams:
         raise FwdjitError(f"{fj.name} takes {fj._nparams} arguments ({', '.join(fj.params)}); given {len(args)}")
     idx, single = normalize_wrt(wrt, fj._nparams, fj.name)
@@ -357,7 +360,7 @@ def forward_grad(loss, args, wrt=0, n_directions=1, distribution="normal", seed=
                               + (f" of dtype {a.dtype}" if isinstance(a, np.ndarray) else ""))
     disp = forward_grad_function(fj, idx, n_directions, distribution, directions, rank)
     call = args + (int(seed) & 0x7FFFFFFFFFFFFFFF,)
-    with compiled_call():                # BLAS threads as fwdjit.training.blas says, restored after
+    with compiled_call(), located_compile_errors(fj, args):   # BLAS threads as fwdjit.training.blas says
         out = disp(*call)
     value, grads = numpy_scalars(disp, call, out)      # float32 results as np.float32, as NumPy
     # a scalar argument's estimate is a NumPy scalar of its dtype, as fwdjit.grad returns

@@ -34,6 +34,7 @@ import numpy as np
 from . import rng
 from ..api import as_fwdjit
 from ..errors import FwdjitError
+from ..targets.numba_errors import located_compile_errors
 from .blas import blas_threads, compiled_call  # noqa: F401  (blas_threads: re-exported)
 from .chunk import (as_param, build_chunk, draw_factors, dtype_name, minibatch_indices,  # noqa: F401
                     training_arrays)
@@ -118,7 +119,8 @@ def train(loss, params, data=(), *, steps, batch_size=64, lr=2e-4, lr_decay=0.0,
                      *rec.window(start, n), *buf.low)
 
     with compiled_call(blas_threads_n) as n_blas:
-        run(0, 0)                      # compile (or load from the cache)
+        with located_compile_errors(fj, (*P, *D, *E)):
+            run(0, 0)                  # compile (or load from the cache)
         compile_time = time.perf_counter() - t_compile0
         bar = _progress_bar(progress, plan.steps, desc or f"fwdjit.train {fj.name}")
         try:

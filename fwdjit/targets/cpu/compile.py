@@ -22,9 +22,10 @@ from ... import runtime as _runtime
 from ..._version import __version__
 from ...compiler.float32 import float32_twin
 from ...compiler.render import render
-from ...errors import Float32PromotionWarning, FwdjitError
+from ...errors import Float32PromotionWarning
 from ...runtime import define, has_float32
 from ..base import describe
+from ..numba_errors import compile_error
 from ..cache import HEADER, guard_cache, load_module, namespace_key
 
 __all__ = ["LOCK", "compile_unit", "jit_options", "is_cpu_function", "numpy_scalars", "typing_error"]
@@ -177,8 +178,6 @@ def _convert(ty, value):
 
 
 def typing_error(fn, args, exc):
-    first = str(exc).strip().splitlines()
-    summary = next((l for l in first if l.strip() and not l.startswith("\x1b")), "")
-    given = ", ".join(describe(a) for a in args)
-    return FwdjitError(f"{fn.name} could not be compiled for arguments ({given}).\n"
-                       f"Numba said: {summary}\n(full message below)\n{exc}")
+    """Numba's compile failure ``exc`` for a call of ``fn`` with ``args`` as a located fwdjit error
+    (:func:`fwdjit.targets.numba_errors.compile_error`); raise it ``from exc``."""
+    return compile_error(exc, fn.name, args, describe, fallback=(fn.info.filename, fn.info.tree.lineno))

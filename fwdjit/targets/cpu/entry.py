@@ -21,6 +21,7 @@ from ..._version import __version__
 from ...rules.lowrank import LowRank
 from ...runtime import define
 from ..cache import HEADER, guard_cache, load_module
+from ..numba_errors import is_numba_error
 from .compile import LOCK, jit_options, numpy_scalars, typing_error
 
 __all__ = ["jvp_entry", "nopython_jvp", "FwdjitType", "is_lowrank_type"]
@@ -83,13 +84,15 @@ def jvp_entry(fn):
         def compile_for_args(*args, **kws):
             try:
                 return original(*args, **kws)
-            except TypingError as exc:
+            except Exception as exc:    # noqa: BLE001 - only compile failures are turned, the rest re-raised
+                if not is_numba_error(exc):
+                    raise
                 primals, tangents = args[:n], args[n:]
                 bad = fn.explain(primals, tangents, None)
                 if bad is not None:
                     raise bad from None
                 raise typing_error(fn, tuple(primals) + tuple(t for t in tangents if t is not None),
-                                    exc) from None
+                                    exc) from exc.with_traceback(None)
 
         entry._compile_for_args = compile_for_args
         shim_ns = {"entry": entry, "count_error": fn.count_error, "me": fn,
@@ -102,6 +105,8 @@ def jvp_entry(fn):
              f"        return batched_jvp(primals, tangents)\n"
              f"    if type(primals) is not tuple and not isinstance(primals, list):\n"
              f"        raise count_error(primals, tangents)\n"
+             + (f"    if len(primals) < {n}:\n"       # defaulted arguments omitted: bound at decoration
+                f"        primals, tangents = me.with_defaults(primals, tangents)\n" if fn.info.defaults else "") +
              f"    try:\n"
              f"        {unpack_p} = primals\n"
              f"        {unpack_t} = tangents\n"

@@ -19,9 +19,9 @@ import functools
 
 import numpy as np
 from numba import types
-from numba.core.errors import TypingError
 
 from ... import compiler
+from ...compiler.desugar import fill_defaults
 from ...compiler.fuse import enabled_by_default
 from ...compiler.resolve import parse_function
 from ...compiler.callees import Resolver
@@ -32,6 +32,7 @@ from ...rules.lowrank import LowRank
 from ...rules.lowrank import mismatch as lowrank_mismatch
 from ...runtime import has_float32
 from ..base import TargetFunction, cached, mismatch, user_python_function
+from ..numba_errors import is_numba_error
 from .compile import LOCK, compile_unit, numpy_scalars, typing_error
 from .entry import FwdjitType, jvp_entry
 
@@ -138,11 +139,15 @@ class FwdjitFunction(TargetFunction):
         return self.primal_function_internal()
 
     def __call__(self, *args):
+        if len(args) < self._nparams and self.info.defaults:
+            args = fill_defaults(self.params, self.info.defaults, args)
         disp = self._primal if self._primal is not None else self.primal_function_internal()
         try:
             out = disp(*args)
-        except TypingError as exc:
-            raise typing_error(self, args, exc) from None
+        except Exception as exc:    # noqa: BLE001 - only compile failures are turned, the rest re-raised
+            if not is_numba_error(exc):
+                raise
+            raise typing_error(self, args, exc) from exc.with_traceback(None)
         if len(disp.overloads) != self._nsig.get(id(disp), 0):
             self.refresh_f32(disp)
         if self._f32_seen:
@@ -275,6 +280,7 @@ class FwdjitFunction(TargetFunction):
         Returns ``(out, douts)`` with ``douts[k]`` the tangent along direction k
         (tuple outputs: a tuple of such stacks).  The primal runs once.
         """
+        primals, tangents = self.with_defaults(primals, tangents)
         if not (isinstance(primals, (tuple, list)) and isinstance(tangents, (tuple, list))) \
                 or len(primals) != self._nparams or len(tangents) != self._nparams:
             raise self.count_error(primals, tangents)
@@ -298,8 +304,11 @@ class FwdjitFunction(TargetFunction):
         disp = self.tangent_function_k(mask, K)
         try:
             out = disp(*primals, *[t for t in tangents if t is not None])
-        except TypingError as exc:
-            raise typing_error(self, tuple(primals) + tuple(t for t in tangents if t is not None), exc) from None
+        except Exception as exc:    # noqa: BLE001 - only compile failures are turned, the rest re-raised
+            if not is_numba_error(exc):
+                raise
+            raise typing_error(self, tuple(primals) + tuple(t for t in tangents if t is not None),
+                               exc) from exc.with_traceback(None)
         if len(disp.overloads) != self._nsig.get(id(disp), 0):
             self.refresh_f32(disp)
         if self._f32_seen:
@@ -341,6 +350,15 @@ class FwdjitFunction(TargetFunction):
             if py is not None:
                 callee = get_fwdjit(py)
         return f"fwdjit:{callee.deep_key()}" if callee is not None else value
+
+    def with_defaults(self, primals, tangents):
+        """``(primals, tangents)`` with omitted defaulted arguments filled in (their tangents None)."""
+        if not self.info.defaults or not isinstance(primals, (tuple, list)) \
+                or not isinstance(tangents, (tuple, list)) or len(primals) >= self._nparams \
+                or len(tangents) != len(primals):
+            return primals, tangents
+        full = fill_defaults(self.params, self.info.defaults, tuple(primals))
+        return full, tuple(tangents) + (None,) * (len(full) - len(primals))
 
     def count_error(self, primals, tangents):
         sig = f"{self.name}({', '.join(self.params)})"

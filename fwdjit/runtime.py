@@ -688,4 +688,6 @@ def _ov_flat(v, n):
         return lambda v, n: v.reshape(n)
     if isinstance(v, types.Number):
         return lambda v, n: np.broadcast_to(v, (n,))
-    return None
+    # anything else (a tuple, a list...): fuse_size is -1 for it, so the fused branch never runs;
+    # it only has to type, so that the unfused branch is what Numba judges (and reports)
+    return lambda v, n: np.zeros(1)

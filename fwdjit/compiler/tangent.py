@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import ast
 
-from ..errors import UnsupportedCall
+from ..errors import UnsupportedCall, UnsupportedSyntax
 from ..rules import lowrank as LR
 from .activity import alias_groups, factorable, mutated_names
 from .callees import Resolver  # noqa: F401  (re-exported: targets and tests import it from here)
@@ -49,6 +49,10 @@ from .primal import Binder
 from .render import COMMENT, render
 from .tangent_expr import ExpressionTangents, Val, is_cheap  # noqa: F401  (re-exported)
 from .tangent_stmt import StatementTangents
+
+
+#: names of complex types (builtins and NumPy attributes)
+_COMPLEX_NAMES = {"complex", "complex64", "complex128", "complexfloating", "cdouble", "csingle"}
 
 
 class TangentGen(ExpressionTangents, StatementTangents, Binder):
@@ -135,6 +139,7 @@ class TangentGen(ExpressionTangents, StatementTangents, Binder):
 
     # --------------------------------------------------------------- driver
     def run(self):
+        self._refuse_complex()
         params = list(self.info.params)
         args = [ast.arg(p) for p in params]
         targs = []
@@ -173,6 +178,21 @@ class TangentGen(ExpressionTangents, StatementTangents, Binder):
                                                                    defaults=[]),
                                body=body or [ast.Pass()], decorator_list=[], returns=None, type_params=[])
         return ast.fix_missing_locations(fdef)
+
+    def _refuse_complex(self):
+        """Complex numbers (``1j``, ``complex(...)``, complex dtypes) in code being differentiated: refused,
+        located; the rules are those of real functions (``abs``, ``norm`` would be silently wrong)."""
+        for node in ast.walk(self.tree):
+            what = None
+            if isinstance(node, ast.Constant) and isinstance(node.value, complex):
+                what = f"the complex literal {node.value!r}"
+            elif isinstance(node, (ast.Name, ast.Attribute)) and \
+                    (node.id if isinstance(node, ast.Name) else node.attr) in _COMPLEX_NAMES:
+                what = f"the complex type {ast.unparse(node)}"
+            if what is not None:
+                raise self.info.error(UnsupportedSyntax, node, f"{what} in a function being differentiated",
+                                      hint="fwdjit differentiates real-valued code: write the real and imaginary "
+                                           "parts as separate float variables", construct="complex number")
 
     def source(self):
         return render(self.run())

@@ -37,7 +37,11 @@ def _power(c, base=0, exp=1):
                                                  ast.BinOp(a.p(), ast.Pow(), num(km1))), ast.Mult(), a.t))
         else:
             pw = ast.BinOp(a.p(), ast.Pow(), ast.BinOp(bexpr, ast.Sub(), num(1)))
-            terms.append(ast.BinOp(ast.BinOp(b.p(), ast.Mult(), pw), ast.Mult(), a.t))
+            deriv = ast.BinOp(b.p(), ast.Mult(), pw)
+            if not b.active:
+                # a ** b with b == 0 is the constant 1: derivative 0, not 0 * inf at a == 0
+                deriv = c.gen.fj_call("select", [ast.Compare(b.p(), [ast.Eq()], [num(0)]), num(0.0), deriv])
+            terms.append(ast.BinOp(deriv, ast.Mult(), a.t))
     if b.active:
         terms.append(ast.BinOp(c.gen.fj_call("pow_dexp", [a.p(), c.result()]), ast.Mult(), b.t))
     return add_terms(terms)

@@ -32,6 +32,17 @@ def is_lowrank_type(t):
     return isinstance(t, types.BaseNamedTuple) and getattr(t, "instance_class", None) is LowRank
 
 
+def is_complex_type(t):
+    """Whether a Numba type is, or holds, a complex number (fwdjit differentiates real code only)."""
+    if isinstance(t, types.Complex):
+        return True
+    if isinstance(t, types.Array):
+        return isinstance(t.dtype, types.Complex)
+    if isinstance(t, types.BaseTuple):
+        return any(is_complex_type(e) for e in t)
+    return False
+
+
 def jvp_entry(fn):
     """A Python shim that unpacks the tuples and calls one Numba dispatcher.
 
@@ -62,6 +73,8 @@ def jvp_entry(fn):
         mod, key, path = load_module(name, text, {pick: stub}, "entry" + fn.deep_key())
 
         def typer(*tys):
+            if any(is_complex_type(t) for t in tys):    # explain() says which argument, in words
+                raise TypingError(f"jvp of {fn.name}: complex arguments are not supported")
             mask = tuple(not isinstance(t, (types.NoneType, types.Omitted)) for t in tys[n:])
             lr = tuple(is_lowrank_type(t) for t in tys[n:])
             disp = fn.tangent_function(mask, lowrank=lr if any(lr) else None)

@@ -31,7 +31,7 @@ from ...errors import TangentError, UnsupportedCall
 from ...rules.lowrank import LowRank
 from ...rules.lowrank import mismatch as lowrank_mismatch
 from ...runtime import has_float32
-from ..base import TargetFunction, cached, mismatch, user_python_function
+from ..base import TargetFunction, cached, describe, mismatch, user_python_function
 from ..numba_errors import is_numba_error
 from .compile import LOCK, compile_unit, numpy_scalars, typing_error
 from .entry import FwdjitType, jvp_entry
@@ -285,6 +285,9 @@ class FwdjitFunction(TargetFunction):
                 or len(primals) != self._nparams or len(tangents) != self._nparams:
             raise self.count_error(primals, tangents)
         mask = tuple(t is not None for t in tangents)
+        bad = self.explain(primals, (None,) * len(primals), None)     # complex arguments
+        if bad is not None:
+            raise bad
         for name, p, t in zip(self.params, primals, tangents):
             if isinstance(t, LowRank):
                 raise TangentError(f"jvp of {self.name} with batched=True: a low-rank tangent (fwdjit.LowRank) "
@@ -372,6 +375,12 @@ class FwdjitFunction(TargetFunction):
 
     def explain(self, primals, tangents, exc):
         for name, p, t in zip(self.params, primals, tangents):
+            if is_complex_value(p) or is_complex_value(t):
+                return TangentError(
+                    f"jvp of {self.name}: argument '{name}' is complex ({describe(p if is_complex_value(p) else t)}); "
+                    f"fwdjit differentiates real-valued code only: pass the real and imaginary parts as "
+                    f"separate float arguments")
+        for name, p, t in zip(self.params, primals, tangents):
             if t is None:
                 continue
             msg = lowrank_mismatch(p, t) if isinstance(t, LowRank) else mismatch(p, t)
@@ -444,3 +453,8 @@ def _numba_can_call(obj):
     return isinstance(obj, np.ufunc) or (mod or "").split(".")[0] in ("numpy", "math", "builtins", "numba")
 
 
+def is_complex_value(v):
+    """Whether ``v`` is, or a tuple holds, a complex number or array."""
+    if isinstance(v, tuple):
+        return any(is_complex_value(e) for e in v)
+    return isinstance(v, (complex, np.complexfloating)) or (isinstance(v, np.ndarray) and v.dtype.kind == "c")

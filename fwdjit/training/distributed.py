@@ -275,50 +275,18 @@ def train_distributed(loss, params, data=(), *, steps, client, parallel="data", 
     caught up by replaying the scalar log).  ``blas_threads_n``: BLAS threads per worker (1).
     Not supported here: ``gradient="exact"``, ``callback``, ``timing="phases"``.
     """
-    for name in ("callback", "callback_every"):
-        if ignored.get(name) is not None:
-            raise FwdjitError(f"train(client=...): {name} is not supported in distributed training")
-    if ignored.get("timing", "step") != "step":
-        raise FwdjitError("train(client=...): timing='phases' is not supported in distributed training")
-    if gradient != "forward":
-        raise FwdjitError("train(client=...): only gradient='forward'")
-    if parallel not in ("data", "directions"):
-        raise FwdjitError(f"parallel must be 'data' or 'directions', given {parallel!r}")
+    _refuse_unsupported(ignored, gradient, parallel)
     fj = as_fwdjit(loss)
     py_loss = fj.py_func
     P0, D, E = training_arrays(fj, params, data, extra_args)
-    if not D:
-        raise FwdjitError("train(client=...): needs data arrays (a loss of the parameters only has nothing "
-                          "to distribute)")
-    N = D[0].shape[0]
-    bs = N if batch_size is None else int(batch_size)
-    if not 1 <= bs <= N:
-        raise FwdjitError(f"train: batch_size {bs} must be between 1 and the number of rows {N}")
     addrs = list(workers) if workers is not None else sorted(client.scheduler_info(n_workers=-1)["workers"])
-    W = len(addrs)
-    if W == 0:
-        raise FwdjitError("train(client=...): the cluster has no workers")
-    K = int(n_directions)
-    if parallel == "data" and W > bs:
-        raise FwdjitError(f"data-parallel: {W} workers for a batch of {bs} rows")
-    if parallel == "directions" and W > K:
-        raise FwdjitError(f"direction-parallel: {W} workers for {K} directions per step (n_directions)")
+    W, K = len(addrs), int(n_directions)
+    bs = _check_sizes(D, batch_size, W, K, parallel)
     opt = make_optimizer(optimizer, momentum, betas, eps)
     cfg = _config(fj.name, P0, steps=steps, batch_size=bs, lr=lr, lr_decay=lr_decay, optimizer=opt, n_directions=K,
                   distribution=distribution, seed=seed, clip=clip, directions=directions, rank=rank,
                   parallel=parallel, n_workers=W)
-    start = 0
-    log = np.zeros((int(steps), K))
-    if checkpoint is not None:
-        old = checkpoint["config"]
-        bad = [k for k in _REPLAY_KEYS if old.get(k) != cfg.get(k)]
-        if bad:
-            raise FwdjitError(f"checkpoint: config differs in {bad}")
-        clog = np.asarray(checkpoint["scalar_log"], np.float64).reshape(-1, K)
-        start = clog.shape[0]
-        if start > steps:
-            raise FwdjitError(f"checkpoint has {start} steps, more than steps={steps}")
-        log[:start] = clog
+    start, log = _scalar_log(checkpoint, cfg, steps, K)
     parts = _split(bs, W) if parallel == "data" else _split(K, W)
     weights = np.array([(hi - lo) / bs for lo, hi in parts]) if parallel == "data" else None
     cache_dir = os.environ.get("FWDJIT_CACHE_DIR")
@@ -369,16 +337,7 @@ def train_distributed(loss, params, data=(), *, steps, client, parallel="data", 
                 actors = _rebuild(actors, addrs, make_actor, t)
                 continue
             t2 = time.perf_counter()
-            if parallel == "data":
-                d = np.zeros(K)
-                value = 0.0
-                for w in range(W):     # fixed order: the same sums on every run
-                    value += weights[w] * res[w][0]
-                    d += weights[w] * np.asarray(res[w][1])
-                coef = tuple(float(x) for x in d)
-            else:
-                value = res[0][0]
-                coef = tuple(x for r in res for x in r[1])
+            value, coef = _combine(res, parallel, weights, K)
             log[t] = coef
             losses[t] = value
             rt[t] = t2 - t1
@@ -399,23 +358,9 @@ def train_distributed(loss, params, data=(), *, steps, client, parallel="data", 
                 stopped = f"time limit of {max_seconds} s reached after {done} steps"
                 break
         if done > start or checkpoint is not None:
-            for attempt in range(max_restarts + 1):
-                try:
-                    if done > 0:
-                        [f.result() for f in [a.update(done - 1, tuple(log[done - 1])) for a in actors]]
-                    sums = [f.result() for f in [a.checksum() for a in actors]]
-                    final = actors[0].params().result()
-                    break
-                except Exception as exc:
-                    if attempt == max_restarts:
-                        raise
-                    restarts.append((done, repr(exc)))
-                    _replace_dead(client, addrs, W)
-                    actors = _rebuild(actors, addrs, make_actor, done)
+            final = _final_params(client, actors, addrs, make_actor, log, done, restarts, max_restarts)
         else:
-            sums, final = [None], tuple(P0)
-        if len(set(sums)) != 1:
-            raise FwdjitError(f"distributed training: the workers' parameters differ (checksums {sums})")
+            final = tuple(P0)
     finally:
         if bar is not None:
             bar.update(done - bar.n)
@@ -429,6 +374,88 @@ def train_distributed(loss, params, data=(), *, steps, client, parallel="data", 
         lr=float(lr) * np.exp(-float(lr_decay) * np.arange(done)), wall_time=wall, compile_time=compile_time,
         steps_done=done, config=conf, source="", stopped=stopped, scalar_log=log[:done].copy(), n_workers=W,
         parallel=parallel, round_trip=rt[:done].copy(), restarts=restarts, optimizer=opt)
+
+
+def _refuse_unsupported(ignored, gradient, parallel):
+    """train()'s options that distributed training does not take."""
+    for name in ("callback", "callback_every"):
+        if ignored.get(name) is not None:
+            raise FwdjitError(f"train(client=...): {name} is not supported in distributed training")
+    if ignored.get("timing", "step") != "step":
+        raise FwdjitError("train(client=...): timing='phases' is not supported in distributed training")
+    if gradient != "forward":
+        raise FwdjitError("train(client=...): only gradient='forward'")
+    if parallel not in ("data", "directions"):
+        raise FwdjitError(f"parallel must be 'data' or 'directions', given {parallel!r}")
+
+
+def _check_sizes(D, batch_size, W, K, parallel):
+    """The batch size, checked against the rows, the workers and the directions to split."""
+    if not D:
+        raise FwdjitError("train(client=...): needs data arrays (a loss of the parameters only has nothing "
+                          "to distribute)")
+    N = D[0].shape[0]
+    bs = N if batch_size is None else int(batch_size)
+    if not 1 <= bs <= N:
+        raise FwdjitError(f"train: batch_size {bs} must be between 1 and the number of rows {N}")
+    if W == 0:
+        raise FwdjitError("train(client=...): the cluster has no workers")
+    if parallel == "data" and W > bs:
+        raise FwdjitError(f"data-parallel: {W} workers for a batch of {bs} rows")
+    if parallel == "directions" and W > K:
+        raise FwdjitError(f"direction-parallel: {W} workers for {K} directions per step (n_directions)")
+    return bs
+
+
+def _scalar_log(checkpoint, cfg, steps, K):
+    """``(first step, the (steps, K) log of scalars d)``, filled from ``checkpoint`` when resuming."""
+    log = np.zeros((int(steps), K))
+    if checkpoint is None:
+        return 0, log
+    old = checkpoint["config"]
+    bad = [k for k in _REPLAY_KEYS if old.get(k) != cfg.get(k)]
+    if bad:
+        raise FwdjitError(f"checkpoint: config differs in {bad}")
+    clog = np.asarray(checkpoint["scalar_log"], np.float64).reshape(-1, K)
+    start = clog.shape[0]
+    if start > steps:
+        raise FwdjitError(f"checkpoint has {start} steps, more than steps={steps}")
+    log[:start] = clog
+    return start, log
+
+
+def _combine(res, parallel, weights, K):
+    """One step's ``(loss, scalars d)`` from the workers' replies: data-parallel, the batch-weighted
+    sums in a fixed order (the same sums on every run); direction-parallel, the directions in order."""
+    if parallel == "data":
+        d = np.zeros(K)
+        value = 0.0
+        for w in range(len(res)):
+            value += weights[w] * res[w][0]
+            d += weights[w] * np.asarray(res[w][1])
+        return value, tuple(float(x) for x in d)
+    return res[0][0], tuple(x for r in res for x in r[1])
+
+
+def _final_params(client, actors, addrs, make_actor, log, done, restarts, max_restarts):
+    """Apply the last step's update on every worker, check that all hold the same parameters
+    (checksums), and fetch them; dead workers are replaced and replayed as during training."""
+    for attempt in range(max_restarts + 1):
+        try:
+            if done > 0:
+                [f.result() for f in [a.update(done - 1, tuple(log[done - 1])) for a in actors]]
+            sums = [f.result() for f in [a.checksum() for a in actors]]
+            final = actors[0].params().result()
+            break
+        except Exception as exc:
+            if attempt == max_restarts:
+                raise
+            restarts.append((done, repr(exc)))
+            _replace_dead(client, addrs, len(addrs))
+            actors = _rebuild(actors, addrs, make_actor, done)
+    if len(set(sums)) != 1:
+        raise FwdjitError(f"distributed training: the workers' parameters differ (checksums {sums})")
+    return final
 
 
 def _replace_dead(client, addrs, W, timeout=120):

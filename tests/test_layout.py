@@ -153,7 +153,6 @@ def test_compiler_imports_no_target_and_no_training():
 MAX_LINES = 600
 # modules allowed over MAX_LINES, with the reason
 OVERSIZED = {
-    "fwdjit.runtime": "the flat fj.* namespace generated code calls (part of the generated-code format)",
 }
 
 

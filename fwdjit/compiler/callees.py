@@ -57,7 +57,7 @@ def user_python_function(obj, device=False):
     if not isinstance(fn, types.FunctionType):
         return None
     mod = getattr(fn, "__module__", "") or ""
-    if mod.split(".")[0] in (_NOT_DEVICE if device else _LIBRARY) or mod == "fwdjit.runtime":
+    if mod.split(".")[0] in (_NOT_DEVICE if device else _LIBRARY) or mod == "fwdjit.runtime" or mod.startswith("fwdjit.runtime."):
         return None
     return fn
 

@@ -39,6 +39,8 @@ _REDUCTIONS = {np.sum, np.mean, np.dot, np.vdot, np.prod, np.trace, np.max, np.m
 _REDUCTION_METHODS = {"sum", "mean", "dot", "prod", "max", "min", "trace"}
 #: functions of two arrays that NumPy promotes to a common dtype and Numba refuses to mix
 _MIXED_ARRAY_FUNCS = {np.dot, np.vdot, np.matmul, np.inner, np.outer, np.kron, np.cross}
+#: NumPy functions that are not ufuncs but type their result like one (Numba gives float64 for a float32 scalar)
+_UFUNC_LIKE = {np.sinc}
 #: ufuncs with an operand that must stay an integer
 _INT_OPERAND_FUNCS = {np.ldexp, np.left_shift, np.right_shift}
 _VALUE_FUNCS = {np.where: (1, 2), np.clip: (0, 1, 2), min: (0, 1, 2, 3, 4, 5), max: (0, 1, 2, 3, 4, 5)}
@@ -198,7 +200,7 @@ class _Twin(ast.NodeTransformer):
             call._fj_weak = True
             return call
         try:
-            is_ufunc = isinstance(obj, np.ufunc)
+            is_ufunc = isinstance(obj, np.ufunc) or obj in _UFUNC_LIKE
             rt_pos = _runtime_value_funcs().get(obj)
             if rt_pos is not None:
                 value_pos = rt_pos

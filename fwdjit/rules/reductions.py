@@ -98,6 +98,5 @@ for _m in ("sum", "mean", "cumsum", "trace"):
 METHOD_RULES["max"] = _method_pick("argmax")
 METHOD_RULES["min"] = _method_pick("argmin")
 METHOD_RULES["prod"] = Rule(lambda c: c.gen.fj_call("prod_jvp", [c.args[0].p(), c.args[0].t]))
-METHOD_RULES["cumprod"] = Rule(_cumprod)
 for _m in ("argmax", "argmin", "all", "any"):
     METHOD_RULES[_m] = zero_rule(_m)

@@ -603,4 +603,4 @@ def _ov_like_common(value, a, b):
     if fd is not None and isinstance(value, types.Float) and value != fd:
         return lambda value, a, b: fd(value)
     return lambda value, a, b: value
-from .npimpl.rules_support import cumprod_jvp, permuted_like  # noqa: E402,F401  (fj.* helpers of rules)
+from .npimpl.rules_support import cumprod_jvp, like_each, permuted_like  # noqa: E402,F401  (fj.* helpers of rules)

@@ -14,6 +14,8 @@ array([20., 30., 10.])
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import types
 from numba.extending import overload, overload_method
@@ -111,3 +113,24 @@ def _scalar_atleast(ndim):
 overload(np.atleast_1d)(_scalar_atleast(1))
 overload(np.atleast_2d)(_scalar_atleast(2))
 overload(np.atleast_3d)(_scalar_atleast(3))
+
+
+@overload(math.log)
+def _ov_math_log_base(x, base):
+    """``math.log(x, base)``: Numba has only the one-argument form."""
+    return lambda x, base: math.log(x) / math.log(base)
+
+
+# ------------------------------------------------------------- float32 ----
+def like_each(values, ref):
+    """Each float scalar of the tuple ``values`` cast to the float dtype of ``ref`` (the float32
+    twin's ``np.linalg.slogdet``: Numba gives float64 for a float32 matrix, NumPy float32)."""
+    return values
+
+
+@overload(like_each)
+def _ov_like_each(values, ref):
+    fd = ref.dtype if isinstance(ref, types.Array) else ref
+    if isinstance(fd, types.Float) and isinstance(values, types.BaseTuple) and len(values) == 2:
+        return lambda values, ref: (fd(values[0]), fd(values[1]))
+    return lambda values, ref: values

@@ -51,4 +51,5 @@ RULES[rt.pick_flat] = linear(0)
 RULES[rt.like] = linear(0)
 RULES[rt.prod_jvp] = Rule(_prod_jvp_rt)
 RULES[rt.cumprod_jvp] = Rule(_cumprod_jvp_rt)
+RULES[rt.like_each] = linear(0)        # a cast of each element
 RULES[rt.permuted_like] = linear(0)    # a permutation of dx (piecewise constant in x and y)

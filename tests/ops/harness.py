@@ -41,26 +41,28 @@ GROUPS = ("elementwise", "math", "reductions", "linear algebra", "creation", "sh
 class Row:
     """One function in one form, checked at several shapes."""
 
-    def __init__(self, group, name, expr, doms, shapes, form, xfail, readme, quick, quick_f32):
+    def __init__(self, group, name, expr, doms, shapes, form, xfail, xfail32, readme, quick, quick_f32):
         self.group, self.name, self.expr, self.doms = group, name, expr, doms
-        self.shapes, self.form, self.xfail, self.readme = shapes, form, xfail, readme
+        self.shapes, self.form, self.xfail, self.xfail32, self.readme = shapes, form, xfail, xfail32, readme
         self.quick, self.quick_f32 = quick, quick_f32
 
 
 ROWS: list = []
 
 
-def row(group, name, expr, *doms, shapes=ALL, form=None, xfail=None, readme=True, quick=True, f32=False):
+def row(group, name, expr, *doms, shapes=ALL, form=None, xfail=None, xfail32=None, readme=True, quick=True,
+        f32=False):
     """Add a row.  ``doms``: one domain per argument (default one ``"real"`` argument);
     ``shapes``: a shape per case (one argument) or a tuple of shapes per case (several);
     ``form``: the README note of this form (``"axis="``); ``xfail``: why it fails (left
-    out of README); ``readme=False``: tested but not a README entry (a variant of a row);
+    out of README); ``xfail32``: why float32 fails (README says "float64 only");
+    ``readme=False``: tested but not a README entry (a variant of a row);
     ``quick=False``: the whole row in the exhaustive tier; ``f32=True``: the first shape in float32
     in the quick tier too (else float32 is exhaustive).  The quick tier is a representative subset
     (every new rule, one of each kind of rule), since each case compiles its own function."""
     doms = doms or ("real",)
     shapes = tuple(s if len(doms) > 1 else (s,) for s in shapes)
-    ROWS.append(Row(group, name, expr, doms, shapes, form, xfail, readme, quick, f32))
+    ROWS.append(Row(group, name, expr, doms, shapes, form, xfail, xfail32, readme, quick, f32))
 
 
 # ------------------------------------------------------------ domains ------
@@ -169,8 +171,8 @@ def params(groups):
                 marks = [pytest.mark.xdist_group("ops-" + row_id(r))]
                 if not quick:
                     marks.append(pytest.mark.exhaustive)
-                if r.xfail:
-                    marks.append(pytest.mark.xfail(strict=True, reason=r.xfail))
+                if r.xfail or (r.xfail32 and tag == "f32"):
+                    marks.append(pytest.mark.xfail(strict=True, reason=r.xfail or r.xfail32))
                 out.append(pytest.param(r, shapes, dtype, marks=marks,
                                         id=f"{row_id(r)}-{_shape_id(shapes)}-{tag}"))
     return out
@@ -253,8 +255,9 @@ def readme_entries(group):
                 failing.add(r.name)
             continue                   # a form that fails is left out
         forms = names.setdefault(r.name, [])
-        if r.form and r.form not in forms:
-            forms.append(r.form)
+        for note in ([r.form] if r.form else []) + (["float64 only"] if r.xfail32 else []):
+            if note not in forms:
+                forms.append(note)
     return [(n, f) for n, f in names.items() if n not in failing]
 
 

@@ -17,7 +17,8 @@ row(C, "copy", "np.copy(a) * a", shapes=((5,), (3, 4)))
 row(C, "arange", "np.arange(5) * a", shapes=(S, (5,)))
 row(C, "eye", "np.eye(3) * a", shapes=(S,))
 row(C, "identity", "np.identity(3) * a", shapes=(S,))
-row(C, "linspace", "np.linspace(a, b, 5)", "real", "real", shapes=((S, S),), f32=True)
+row(C, "linspace", "np.linspace(a, b, 5)", "real", "real", shapes=((S, S),), f32=True,
+    xfail32="Numba's np.linspace of float32 scalars is float64 (NumPy: float32); the float32 twin does not cast it")
 row(C, "array((a, b, ...))", "np.array((a, b, a * b))", "real", "real", shapes=((S, S),), f32=True)
 
 H = "shape"

@@ -31,7 +31,7 @@ for _name, _doms, _f32 in (
         ("add", ("real", "real"), False), ("subtract", ("real", "real"), False),
         ("multiply", ("real", "real"), False), ("divide", ("real", "away"), False)):
     row(E, _name, f"np.{_name}(a, b)", *_doms, shapes=PAIRS, f32=_f32,
-        quick=_name not in ("fmax", "fmin", "add", "subtract", "multiply"))
+        quick=_name in ("arctan2", "power", "maximum", "mod", "logaddexp", "logaddexp2", "divide"))
 row(E, "clip", "np.clip(a, b, c)", "latA", "lo", "hi", shapes=(((5,), (5,), (5,)), ((3, 4), S, S)))
 row(E, "clip", "np.clip(a, -0.65, 0.85)", "latA", readme=False, form="constant bounds")
 row(E, "where", "np.where(a > 0.0, a * a, b)", "away", "real", shapes=PAIRS)

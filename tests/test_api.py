@@ -233,9 +233,9 @@ def test_unsupported_call_names_file_line_and_hint():
 
 def test_active_call_without_rule_is_reported_not_wrong():
     def g(x):
-        return np.cumprod(x)[-1]
+        return np.convolve(x, x)[-1]
     f = fwdjit(g)
-    with pytest.raises(fj_pkg.UnsupportedCall, match="no derivative rule for cumprod"):
+    with pytest.raises(fj_pkg.UnsupportedCall, match="no derivative rule for convolve"):
         f.jvp((np.ones(3),), (np.ones(3),))
 
 

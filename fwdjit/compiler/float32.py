@@ -39,6 +39,10 @@ _REDUCTIONS = {np.sum, np.mean, np.dot, np.vdot, np.prod, np.trace, np.max, np.m
 _REDUCTION_METHODS = {"sum", "mean", "dot", "prod", "max", "min", "trace"}
 #: functions of two arrays that NumPy promotes to a common dtype and Numba refuses to mix
 _MIXED_ARRAY_FUNCS = {np.dot, np.vdot, np.matmul, np.inner, np.outer, np.kron, np.cross}
+#: NumPy functions that are not ufuncs but type their result like one (Numba gives float64 for a float32 scalar)
+_UFUNC_LIKE = {np.sinc, np.linalg.det}
+#: functions returning a tuple of scalars typed like their argument (cast with fj.like_each)
+_TUPLE_LIKE = {np.linalg.slogdet}
 #: ufuncs with an operand that must stay an integer
 _INT_OPERAND_FUNCS = {np.ldexp, np.left_shift, np.right_shift}
 _VALUE_FUNCS = {np.where: (1, 2), np.clip: (0, 1, 2), min: (0, 1, 2, 3, 4, 5), max: (0, 1, 2, 3, 4, 5)}
@@ -198,7 +202,7 @@ class _Twin(ast.NodeTransformer):
             call._fj_weak = True
             return call
         try:
-            is_ufunc = isinstance(obj, np.ufunc)
+            is_ufunc = isinstance(obj, np.ufunc) or obj in _UFUNC_LIKE
             rt_pos = _runtime_value_funcs().get(obj)
             if rt_pos is not None:
                 value_pos = rt_pos
@@ -215,6 +219,12 @@ class _Twin(ast.NodeTransformer):
             value_pos = _VALUE_FUNCS.get(obj) if is_ufunc or obj in _VALUE_FUNCS else None
             reduction = obj in _REDUCTIONS
         except TypeError:
+            return node
+        if obj in _TUPLE_LIKE and len(node.args) == 1 and not _is_num(node.args[0]):
+            ref = self._atomize(node.args[0])
+            if ref is not None:
+                node.args[0] = ref
+                return _fj("like_each", [node, copy.deepcopy(ref)])
             return node
         if obj in _MIXED_ARRAY_FUNCS and len(node.args) == 2 and not node.keywords:
             # np.dot(float32, float64) promotes in NumPy; Numba refuses mixed dtypes

@@ -214,6 +214,24 @@ RULES[np.minimum] = _select_pair(ast.LtE)
 RULES[np.fmin] = RULES[np.minimum]
 RULES[np.clip] = Rule(_clip)
 RULES[np.where] = Rule(_where, nondiff={0})
+RULES[np.remainder] = Rule(_mod)          # np.mod is np.remainder: the rule of ``%``
+RULES[np.logaddexp] = partials("{g} * np.exp({0} - {y})", "{g} * np.exp({1} - {y})")
+RULES[np.logaddexp2] = partials("{g} * np.exp2({0} - {y})", "{g} * np.exp2({1} - {y})")
+# sinc(x) = sin(pi x) / (pi x): derivative (cos(pi x) - sinc(x)) / x, and 0 at x = 0
+RULES[np.sinc] = partials("{g} * fj.select({0} == 0.0, 0.0, (np.cos(3.141592653589793 * {0}) - {y}) / {0})")
+
+
+def _nan_to_num(c):
+    """The tangent where the value was kept, 0 where NaN/inf was replaced (by constants)."""
+    if any(v.active for v in list(c.args[1:]) + list(c.kw.values())):
+        raise c.gen.unsupported("np.nan_to_num with differentiable replacement values",
+                                "replace with np.where(np.isnan(x), value, x)")
+    x = c.args[0]
+    fin = ast.Call(ast.Attribute(ast.Name("np", ast.Load()), "isfinite", ast.Load()), [x.p()], [])
+    return c.gen.fj_call("select", [fin, x.t, num(0.0)])
+
+
+RULES[np.nan_to_num] = Rule(_nan_to_num)
 
 
 #: integer-valued, boolean and comparison ufuncs: results that never carry a tangent

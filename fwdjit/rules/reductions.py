@@ -61,6 +61,14 @@ def _prod(c):
     return c.gen.fj_call("prod_jvp", [c.args[0].p(), c.args[0].t])
 
 
+def _cumprod(c):
+    """``np.cumprod(x)`` (flattened): the prefix recurrence ``dy[i] = dy[i-1] x[i] + y[i-1] dx[i]``,
+    exact where ``x`` has zeros (no division)."""
+    if len(c.args) > 1 or c.kw:
+        raise c.gen.unsupported("the axis argument of cumprod", "take the cumprod of each row in a loop")
+    return c.gen.fj_call("cumprod_jvp", [c.args[0].p(), c.args[0].t])
+
+
 def _norm(c):
     if len(c.args) > 1 or c.kw:
         raise c.gen.unsupported("np.linalg.norm with ord/axis", "write the norm with np.sqrt(np.sum(x * x))")
@@ -76,6 +84,7 @@ RULES[builtins.min] = _builtin_minmax(ast.LtE)
 for _f in (np.sum, np.mean, np.cumsum, np.trace):
     RULES[_f] = linear(0)
 RULES[np.prod] = Rule(_prod)
+RULES[np.cumprod] = Rule(_cumprod)
 RULES[np.max] = Rule(reduce_pick("argmax"))
 RULES[np.amax] = RULES[np.max]
 RULES[np.min] = Rule(reduce_pick("argmin"))

@@ -37,6 +37,11 @@ def _prod_jvp_rt(c):
     raise c.gen.unsupported("the second derivative of np.prod",
                             "write the product as a loop so fwdjit can differentiate it twice")
 
+def _cumprod_jvp_rt(c):
+    raise c.gen.unsupported("the second derivative of np.cumprod",
+                            "write the running product as a loop so fwdjit can differentiate it twice")
+
+
 RULES[rt.zero] = zero_rule("zero")
 RULES[rt.lit] = linear(0)          # a cast of its first argument (constant when that is a literal)
 RULES[rt.lit_args] = zero_rule("lit_args")
@@ -50,3 +55,6 @@ RULES[rt.prod_jvp] = Rule(_prod_jvp_rt)
 # fused reductions (fwdjit.compiler.fuse): a leaf read as n elements; the loop's guard
 RULES[rt.flat] = linear(0)
 RULES[rt.fuse_size] = zero_rule("fuse_size")
+RULES[rt.cumprod_jvp] = Rule(_cumprod_jvp_rt)
+RULES[rt.like_each] = linear(0)        # a cast of each element
+RULES[rt.permuted_like] = linear(0)    # a permutation of dx (piecewise constant in x and y)

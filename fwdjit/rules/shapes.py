@@ -54,11 +54,29 @@ def _sort(c):
     return ast.Subscript(x.t, order, ast.Load())
 
 
+def _append(c):
+    """``np.append(a, v[, axis])``: the tangents appended the same way (zeros for a constant part)."""
+    a, v = c.args[0], c.args[1]
+    ta = a.t if a.active else c.zero_of(0)
+    tv = v.t if v.active else c.zero_of(1)
+    return c.same_call([ta, tv] + [x.p() for x in c.args[2:]])
+
+
+def _partition(c):
+    """``np.partition(x, kth)`` (last axis): the tangent permuted like the values."""
+    if len(c.args) != 2 or c.kw:
+        raise c.gen.unsupported("np.partition with axis or kind arguments", "partition along the last axis")
+    return c.gen.fj_call("permuted_like", [c.args[0].t, c.args[0].p(), c.result()])
+
+
 for _f in (np.transpose, np.reshape, np.ravel, np.copy, np.squeeze, np.expand_dims, np.diff, np.flip,
            np.fliplr, np.flipud, np.diag, np.asarray, np.ascontiguousarray, np.real, np.atleast_1d,
-           np.atleast_2d, np.broadcast_to, np.repeat, np.tile):
+           np.atleast_2d, np.atleast_3d, np.broadcast_to, np.repeat, np.tile, np.moveaxis, np.swapaxes,
+           np.rot90, np.tril, np.triu, np.split, np.array_split, np.hsplit, np.vsplit):
     RULES[_f] = linear(0)
 RULES[np.sort] = Rule(_sort)
+RULES[np.partition] = Rule(_partition, diff=(0,))
+RULES[np.append] = Rule(_append, diff=(0, 1))
 RULES[np.concatenate] = Rule(_seq_linear)
 RULES[np.stack] = Rule(_seq_linear)
 RULES[np.hstack] = Rule(_seq_linear)
@@ -68,7 +86,7 @@ RULES[np.full] = Rule(_full, nondiff={0})
 RULES[np.full_like] = Rule(_full, nondiff={0})
 RULES[np.linspace] = Rule(_linspace, nondiff={2})
 for _f in (np.zeros, np.ones, np.empty, np.eye, np.identity, np.arange, np.zeros_like, np.ones_like,
-           np.empty_like, np.tri, np.tril_indices, np.triu_indices, np.argsort, np.searchsorted, np.nonzero,
+           np.empty_like, np.tri, np.argpartition, np.tril_indices, np.triu_indices, np.argsort, np.searchsorted, np.nonzero,
            np.shape, np.size, np.ndim, len, range, print, np.random.rand, np.random.randn,
            np.random.random, np.random.normal, np.random.uniform, np.random.standard_normal,
            np.random.seed, np.random.randint):

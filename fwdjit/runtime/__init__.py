@@ -10,7 +10,8 @@ reads them as attributes of this package (``fj.select``); they live in
   reduction helpers, ``has_float32``;
 * :mod:`~fwdjit.runtime.checks`: input checks of entry points (``check_tangent``...), ``kstack``;
 * :mod:`~fwdjit.runtime.arrays`: ``bcast``, ``fresh``, ``matmul_stacked``, dtype matching,
-  ``fuse_size``/``flat`` of fused loops.
+  ``fuse_size``/``flat`` of fused loops;
+* :mod:`fwdjit.npimpl`: NumPy functions Numba lacks and the helpers of their rules.
 
 >>> from fwdjit import runtime as fj
 >>> fj.zero(2.5), fj.define.__module__
@@ -22,6 +23,7 @@ from numba.core.errors import TypingError  # noqa: F401  (re-exported, as before
 
 from .arrays import (bcast, blas_strides, flat, fresh, fuse_size, like_common, match_dtype,  # noqa: F401
                      match_dtype_each, matmul_stacked, promote)
+from ..npimpl.rules_support import cumprod_jvp, like_each, permuted_like  # noqa: F401  (fj.* of rules)
 from .checks import check_lowrank, check_tangent, check_tangents_k, kstack  # noqa: F401
 from .core import (argmax, argmin, define, has_float32, like, lit, lit_args, pick_flat, pow_dexp,  # noqa: F401
                    prod_jvp, select, zero)

@@ -1,0 +1,1 @@
+"""NumPy functions and forms that Numba cannot compile, implemented for Numba (``overload``)."""

@@ -1,0 +1,136 @@
+"""Helpers that derivative rules call (as ``fj.name``), and NumPy forms Numba lacks.
+
+Each helper is a Python function (for plain Python runs of generated code) and a
+Numba ``overload`` of it, like the helpers of :mod:`fwdjit.runtime`, which
+re-exports them.  The overloads of NumPy itself (``a.swapaxes``,
+``np.atleast_1d/2d/3d`` of a scalar) make the *primal* compile, so the
+primal and its tangent run the same implementation.
+
+>>> import numpy as np
+>>> cumprod_jvp(np.array([2.0, 0.0, 3.0]), np.array([1.0, 1.0, 1.0]))
+array([1., 2., 6.])
+>>> permuted_like(np.array([10.0, 20.0, 30.0]), np.array([3.0, 1.0, 2.0]), np.array([1.0, 2.0, 3.0]))
+array([20., 30., 10.])
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import types
+from numba.extending import overload, overload_method
+
+
+# ------------------------------------------------------------- cumprod ----
+def cumprod_jvp(x, dx):
+    """Tangent of ``np.cumprod(x)`` (flattened): ``dy[i] = dy[i-1] x[i] + y[i-1] dx[i]``, no division."""
+    xf = np.ravel(x)
+    dxf = np.ravel(dx)
+    out = np.empty(xf.shape[0], np.result_type(xf.dtype, dxf.dtype))
+    y = 1.0
+    d = 0.0
+    for i in range(xf.shape[0]):
+        d = d * xf[i] + y * dxf[i]
+        y = y * xf[i]
+        out[i] = d
+    return out
+
+
+@overload(cumprod_jvp)
+def _ov_cumprod_jvp(x, dx):
+    if not isinstance(dx, types.Array):       # np.cumprod of a scalar: a 1-element array
+        return lambda x, dx: np.full(1, dx)
+    dt = dx.dtype
+
+    def impl(x, dx):
+        xf = np.ravel(x)
+        dxf = np.ravel(dx)
+        out = np.empty(xf.shape[0], dt)
+        y = dt(1)
+        d = dt(0)
+        for i in range(xf.shape[0]):
+            d = d * xf[i] + y * dxf[i]
+            y = y * xf[i]
+            out[i] = d
+        return out
+    return impl
+
+
+# ------------------------------------------------------ permutations -------
+def permuted_like(dx, x, y):
+    """The tangent of ``y``, a permutation of ``x`` along the last axis (``np.partition``).
+
+    Each output position takes the tangent of an input position holding the same value
+    (ties matched in order), so it does not depend on how the permutation was computed.
+    """
+    x2 = np.reshape(np.ascontiguousarray(x), (-1, x.shape[-1]))
+    y2 = np.reshape(np.ascontiguousarray(y), (-1, y.shape[-1]))
+    d2 = np.reshape(np.ascontiguousarray(dx), (-1, dx.shape[-1]))
+    out = np.empty_like(d2)
+    for r in range(x2.shape[0]):
+        ix = np.argsort(x2[r], kind="mergesort")
+        iy = np.argsort(y2[r], kind="mergesort")
+        out[r][iy] = d2[r][ix]
+    return out.reshape(np.shape(dx))
+
+
+@overload(permuted_like)
+def _ov_permuted_like(dx, x, y):
+    if not isinstance(dx, types.Array):
+        return None
+
+    def impl(dx, x, y):
+        n = x.shape[-1]
+        x2 = np.ascontiguousarray(x).reshape((-1, n))
+        y2 = np.ascontiguousarray(y).reshape((-1, n))
+        d2 = np.ascontiguousarray(dx).reshape((-1, n))
+        out = np.empty_like(d2)
+        for r in range(x2.shape[0]):
+            ix = np.argsort(x2[r], kind="mergesort")
+            iy = np.argsort(y2[r], kind="mergesort")
+            for j in range(n):
+                out[r, iy[j]] = d2[r, ix[j]]
+        return out.reshape(dx.shape)
+    return impl
+
+
+# ------------------------------------------- NumPy forms Numba lacks ------
+@overload_method(types.Array, "swapaxes")
+def _ov_array_swapaxes(a, axis1, axis2):
+    return lambda a, axis1, axis2: np.swapaxes(a, axis1, axis2)
+
+
+def _scalar_atleast(ndim):
+    shape = (1,) * ndim
+
+    def ov(a):
+        if isinstance(a, (types.Float, types.Integer, types.Boolean)):
+            return lambda a: np.full(shape, a)
+        return None
+    return ov
+
+
+overload(np.atleast_1d)(_scalar_atleast(1))
+overload(np.atleast_2d)(_scalar_atleast(2))
+overload(np.atleast_3d)(_scalar_atleast(3))
+
+
+@overload(math.log)
+def _ov_math_log_base(x, base):
+    """``math.log(x, base)``: Numba has only the one-argument form."""
+    return lambda x, base: math.log(x) / math.log(base)
+
+
+# ------------------------------------------------------------- float32 ----
+def like_each(values, ref):
+    """Each float scalar of the tuple ``values`` cast to the float dtype of ``ref`` (the float32
+    twin's ``np.linalg.slogdet``: Numba gives float64 for a float32 matrix, NumPy float32)."""
+    return values
+
+
+@overload(like_each)
+def _ov_like_each(values, ref):
+    fd = ref.dtype if isinstance(ref, types.Array) else ref
+    if isinstance(fd, types.Float) and isinstance(values, types.BaseTuple) and len(values) == 2:
+        return lambda values, ref: (fd(values[0]), fd(values[1]))
+    return lambda values, ref: values

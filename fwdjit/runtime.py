@@ -643,6 +643,23 @@ def _ov_fuse_size(*vs):
     return define(src, "fuse_size_impl", {}, __name__)
 
 
+#: elements per block of a fused sum (fwdjit.compiler.fuse): 2 KiB of float64, stays in L1
+BLOCK = 256
+
+
+def buffer(v, n):
+    """Scratch for a fused sum's block: ``min(n, BLOCK)`` elements of ``v``'s dtype (contents undefined)."""
+    return np.empty(min(n, BLOCK), np.asarray(v).dtype)
+
+
+@overload(buffer)
+def _ov_buffer(v, n):
+    if isinstance(v, types.Number):
+        dt = v
+        return lambda v, n: np.empty(min(n, BLOCK), dt)
+    return None
+
+
 def flat(v, n):
     """An operand of a fused loop as a 1-d sequence of ``n`` elements to index.
 

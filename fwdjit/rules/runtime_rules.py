@@ -48,3 +48,4 @@ RULES[rt.prod_jvp] = Rule(_prod_jvp_rt)
 # fused reductions (fwdjit.compiler.fuse): a leaf read as n elements; the loop's guard
 RULES[rt.flat] = linear(0)
 RULES[rt.fuse_size] = zero_rule("fuse_size")
+RULES[rt.buffer] = linear(0)       # a block's scratch: the tangent's scratch has the tangent's dtype

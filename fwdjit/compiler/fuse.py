@@ -30,7 +30,7 @@ NumPy's result does (float32 stays float32).
 
 Loop shape (sums and means): where an element needs an operation whose
 scalar form is slow (a ufunc call such as ``sqrt`` or ``exp``, a division, a
-non-integer power), the elements are computed a block of ``fj.BLOCK`` (256)
+non-integer power), the elements are computed a block of ``fj.BLOCK`` (32)
 at a time into a scratch array (``fj.buffer``), in a loop with no carried
 value that LLVM vectorizes, and a second loop adds the block in order.  A
 single loop ``r += e`` cannot be vectorized without reassociating the sum

@@ -142,7 +142,7 @@ def compile_unit(fn, fdef, stem, bindings, kind, returns=None, user_code=True):
             # semantics, as numba.njit would, and say so once
             warn_twin_fallback(fn, tys, exc)
             return call_plain
-        fn._f32_seen = True
+        fn.saw_float32()
         return call_twin
     typer = define(f"def {name}__typer({plist}):\n    return pick_twin({plist})\n",
                    f"{name}__typer", {"pick_twin": pick_twin}, mod.__name__)
@@ -157,22 +157,23 @@ def compile_unit(fn, fdef, stem, bindings, kind, returns=None, user_code=True):
 
 
 def watch_float32(fn, disp):
-    """``disp``, made to set ``fn._f32_seen`` when it gets a float32 signature.
+    """``disp``, made to call ``fn.saw_float32()`` when it gets a float32 signature.
 
     Numba's ``add_overload`` runs for code compiled now and for code loaded
     from the disk cache (where no typer runs), so the Python entry points need
-    no per-call look at ``disp.overloads``: ``fn._f32_seen`` is already right.
+    no per-call look at ``disp.overloads``: ``fn._f32_seen`` (and the ``f32``
+    flag of the ``f.jvp`` shim) is already right.
     """
     add = disp.add_overload
 
     def add_overload(cres):
         add(cres)
         if has_float32(*cres.signature.args):
-            fn._f32_seen = True
+            fn.saw_float32()
 
     disp.add_overload = add_overload
     if any(has_float32(*sig) for sig in disp.overloads):
-        fn._f32_seen = True
+        fn.saw_float32()
     return disp
 
 

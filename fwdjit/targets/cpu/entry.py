@@ -92,8 +92,10 @@ def jvp_entry(fn):
                                     exc) from None
 
         entry._compile_for_args = compile_for_args
-        shim_ns = {"entry": entry, "count_error": fn.count_error, "me": fn,
-                   "fix": numpy_scalars}
+        # f32: a global of the shim (cheaper to read than an attribute), kept equal to fn._f32_seen
+        shim_ns = {"entry": entry, "count_error": fn.count_error, "fix": numpy_scalars, "f32": fn._f32_seen}
+        fn._f32_flags.append(shim_ns)
+        shim_ns["f32"] = fn._f32_seen       # again: a signature may have been added meanwhile
         unpack_p = (", ".join(ps) + ",") if n else "()"
         unpack_t = (", ".join(ts) + ",") if n else "()"
         shim_ns["batched_jvp"] = fn.jvp_batched
@@ -108,7 +110,7 @@ def jvp_entry(fn):
              f"    except (TypeError, ValueError):\n"
              f"        raise count_error(primals, tangents) from None\n"
              f"    out = entry({flat})\n"
-             f"    if me._f32_seen:\n"
+             f"    if f32:\n"          # read after the call: it may have compiled the first float32 signature
              f"        out = fix(entry, ({flat}{',' if n == 0 else ''}), out)\n"
              f"    return out\n", shim_ns)
         shim = shim_ns["jvp"]

@@ -86,6 +86,7 @@ class FwdjitFunction(TargetFunction):
         self._keys = {}
         # a float32 signature was compiled or loaded (compile.watch_float32): scalar results need np.float32
         self._f32_seen = False
+        self._f32_flags = []        # namespaces of the f.jvp shims, whose global 'f32' mirrors _f32_seen
         with LOCK:
             _REGISTRY.setdefault(func, self)   # callees reuse the first instance
         self._check_calls()
@@ -144,6 +145,12 @@ class FwdjitFunction(TargetFunction):
         if self._f32_seen:
             out = numpy_scalars(disp, args, out)
         return out
+
+    def saw_float32(self):
+        """A float32 signature was compiled or loaded: float32 scalar results become np.float32 from now on."""
+        self._f32_seen = True
+        for flags in self._f32_flags:
+            flags["f32"] = True
 
     # -------------------------------------------------------------- tangent
     def _tangent(self, mask, check_inputs, lowrank=None, stack_products=False):

@@ -55,6 +55,10 @@ def in_loop(x, n: int):
     return s
 
 
+def tv(x):
+    return np.sum(np.sqrt((x[1:] - x[:-1]) ** 2 + 1e-3))
+
+
 def with_axis(A):
     return np.sum(np.sum(A * A, axis=0))
 
@@ -100,7 +104,7 @@ def test_chain_of_single_use_intermediates_is_inlined():
     info = parse_function(chain)
     out = render(F.fuse(info.tree, NameGen(all_names(info.tree)), info))
     assert "inlined (used once, below)" in out
-    assert "np.tanh(_e1[_i1] * _e2[_i1] - 1.0)" in out
+    assert "np.tanh(_e1[_s1 + _j1] * _e2[_s1 + _j1] - 1.0)" in out      # in blocks (tanh, exp)
     assert "\n    a = " not in out and "\n    b = " not in out
 
 
@@ -209,15 +213,51 @@ def test_lowrank_argument_is_not_scalarized():
     np.testing.assert_allclose(f.jvp((W, x), (lr, np.ones(5))), g.jvp((W, x), (lr, np.ones(5))), rtol=1e-12)
 
 
-def test_vector_mode_matches_single_directions():
-    f = fwdjit.fwdjit(rosen, fuse=True)
+@pytest.mark.parametrize("fn", [rosen, tv])
+def test_vector_mode_matches_single_directions(fn):
+    f = fwdjit.fwdjit(fn, fuse=True)
     rng = np.random.default_rng(4)
-    x = rng.standard_normal(30)
-    D = rng.standard_normal((3, 30))
+    x = rng.standard_normal(100)            # tv: more than one block
+    D = rng.standard_normal((3, 100))
     y, dys = f.jvp_batched((x,), (D,))
     for k in range(3):
         np.testing.assert_allclose(dys[k], f.jvp((x,), (D[k],))[1], rtol=1e-12)
     assert "fuse_size" in f.tangent_source_k((True,), 3)
+
+
+def test_loop_shape_follows_the_elements():
+    """sqrt, / and the like: blocks (vectorizable); + - * only: one sequential loop (both said in the source)."""
+    info = parse_function(tv)
+    out = render(F.fuse(info.tree, NameGen(all_names(info.tree)), info))
+    assert "# in blocks: the elements into a scratch array (a loop LLVM vectorizes)" in out
+    assert "_b1 = fj.buffer(_r1, _n1)" in out and "for _s1 in range(0, _n1, fj.BLOCK):" in out
+    assert "for _j1 in range(_k1, _m1):" in out         # element 0 is the accumulator's start
+    src = fwdjit.fwdjit(tv).tangent_source_for((True,))
+    assert "_db1 = fj.buffer(_dr1, _n1)" in src          # the tangent gets its own block
+    info = parse_function(rosen)
+    out = render(F.fuse(info.tree, NameGen(all_names(info.tree)), info))
+    assert "# one sequential loop: only + - * and integer powers per element" in out
+    assert "fj.buffer" not in out
+
+
+# sizes around the block length (fj.BLOCK = 32): the blocked sum adds in the same order as
+# Numba's np.sum of the unfused expression, so fused and unfused agree to rounding of the elements
+@pytest.mark.parametrize("n", [2, 33, pytest.param(1, marks=pytest.mark.exhaustive),
+                               pytest.param(3, marks=pytest.mark.exhaustive),
+                               pytest.param(32, marks=pytest.mark.exhaustive),
+                               pytest.param(65, marks=pytest.mark.exhaustive),
+                               pytest.param(10000, marks=pytest.mark.exhaustive)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_blocked_sum_sizes(n, dtype):
+    f, g = _pair(tv)
+    rng = np.random.default_rng(n)
+    x, dx = rng.standard_normal(n).astype(dtype), rng.standard_normal(n).astype(dtype)
+    yf, dyf = f.jvp((x,), (dx,))
+    yg, dyg = g.jvp((x,), (dx,))
+    np.testing.assert_allclose([yf, dyf], [yg, dyg], rtol=RTOL[dtype])
+    np.testing.assert_allclose(f(x), g(x), rtol=RTOL[dtype])
+    if dtype is np.float32:
+        assert np.asarray(yf).dtype == np.float32 and np.asarray(dyf).dtype == np.float32
 
 
 def test_ints_and_scalars_only_fall_back():

@@ -58,3 +58,4 @@ RULES[rt.fuse_size] = zero_rule("fuse_size")
 RULES[rt.cumprod_jvp] = Rule(_cumprod_jvp_rt)
 RULES[rt.like_each] = linear(0)        # a cast of each element
 RULES[rt.permuted_like] = linear(0)    # a permutation of dx (piecewise constant in x and y)
+RULES[rt.buffer] = linear(0)       # a block's scratch: the tangent's scratch has the tangent's dtype

@@ -143,18 +143,39 @@ def compile_unit(fn, fdef, stem, bindings, kind, returns=None, user_code=True):
             # semantics, as numba.njit would, and say so once
             warn_twin_fallback(fn, tys, exc)
             return call_plain
-        fn._f32_seen = True
+        fn.saw_float32()
         return call_twin
     typer = define(f"def {name}__typer({plist}):\n    return pick_twin({plist})\n",
                    f"{name}__typer", {"pick_twin": pick_twin}, mod.__name__)
     overload(stub, jit_options=wrapper_opts)(typer)
-    disp = guard_cache(numba.njit(cache=fn.options["cache"], **wrapper_opts)(
-        getattr(mod, name + "__entry")))
+    disp = watch_float32(fn, guard_cache(numba.njit(cache=fn.options["cache"], **wrapper_opts)(
+        getattr(mod, name + "__entry"))))
     disp._fwdjit_user_dispatchers = (plain_disp, twin_disp)
     disp._fwdjit_key = key
     disp._fwdjit_path = str(path)
     disp._fwdjit_plain = plain
     return disp, text, path
+
+
+def watch_float32(fn, disp):
+    """``disp``, made to call ``fn.saw_float32()`` when it gets a float32 signature.
+
+    Numba's ``add_overload`` runs for code compiled now and for code loaded
+    from the disk cache (where no typer runs), so the Python entry points need
+    no per-call look at ``disp.overloads``: ``fn._f32_seen`` (and the ``f32``
+    flag of the ``f.jvp`` shim) is already right.
+    """
+    add = disp.add_overload
+
+    def add_overload(cres):
+        add(cres)
+        if has_float32(*cres.signature.args):
+            fn.saw_float32()
+
+    disp.add_overload = add_overload
+    if any(has_float32(*sig) for sig in disp.overloads):
+        fn.saw_float32()
+    return disp
 
 
 def numpy_scalars(disp, args, out):

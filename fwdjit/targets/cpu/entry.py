@@ -22,7 +22,7 @@ from ...rules.lowrank import LowRank
 from ...runtime import define
 from ..cache import HEADER, guard_cache, load_module
 from ..numba_errors import is_numba_error
-from .compile import LOCK, jit_options, numpy_scalars, typing_error
+from .compile import LOCK, jit_options, numpy_scalars, typing_error, watch_float32
 
 __all__ = ["jvp_entry", "nopython_jvp", "FwdjitType", "is_lowrank_type"]
 
@@ -90,8 +90,8 @@ def jvp_entry(fn):
         overload(stub, jit_options=jit_options(fn, False))(
             define(f"def {name}__typer({flat}):\n    return typer({flat})\n",
                    f"{name}__typer", {"typer": typer}, mod.__name__))
-        entry = guard_cache(numba.njit(cache=fn.options["cache"], **jit_options(fn, False))(
-            getattr(mod, name)))
+        entry = watch_float32(fn, guard_cache(numba.njit(cache=fn.options["cache"], **jit_options(fn, False))(
+            getattr(mod, name))))
         original = entry._compile_for_args
 
         def compile_for_args(*args, **kws):
@@ -108,8 +108,10 @@ def jvp_entry(fn):
                                     exc) from exc.with_traceback(None)
 
         entry._compile_for_args = compile_for_args
-        shim_ns = {"entry": entry, "count_error": fn.count_error, "me": fn,
-                   "fix": numpy_scalars, "nsig": fn._nsig, "eid": id(entry)}
+        # f32: a global of the shim (cheaper to read than an attribute), kept equal to fn._f32_seen
+        shim_ns = {"entry": entry, "count_error": fn.count_error, "fix": numpy_scalars, "f32": fn._f32_seen}
+        fn._f32_flags.append(shim_ns)
+        shim_ns["f32"] = fn._f32_seen       # again: a signature may have been added meanwhile
         unpack_p = (", ".join(ps) + ",") if n else "()"
         unpack_t = (", ".join(ts) + ",") if n else "()"
         shim_ns["batched_jvp"] = fn.jvp_batched
@@ -126,9 +128,7 @@ def jvp_entry(fn):
              f"    except (TypeError, ValueError):\n"
              f"        raise count_error(primals, tangents) from None\n"
              f"    out = entry({flat})\n"
-             f"    if len(entry.overloads) != nsig.get(eid, 0):\n"
-             f"        me.refresh_f32(entry)\n"
-             f"    if me._f32_seen:\n"
+             f"    if f32:\n"          # read after the call: it may have compiled the first float32 signature
              f"        out = fix(entry, ({flat}{',' if n == 0 else ''}), out)\n"
              f"    return out\n", shim_ns)
         shim = shim_ns["jvp"]

@@ -30,7 +30,6 @@ from ...compiler.validate import validate
 from ...errors import TangentError, UnsupportedCall
 from ...rules.lowrank import LowRank
 from ...rules.lowrank import mismatch as lowrank_mismatch
-from ...runtime import has_float32
 from ..base import TargetFunction, cached, describe, mismatch, user_python_function
 from ..numba_errors import is_numba_error
 from .compile import LOCK, compile_unit, numpy_scalars, typing_error
@@ -87,8 +86,9 @@ class FwdjitFunction(TargetFunction):
         self._analyzing = set()
         self._last_mask = None
         self._keys = {}
-        self._f32_seen = False      # a float32 signature was compiled: scalar results need np.float32
-        self._nsig = {}
+        # a float32 signature was compiled or loaded (compile.watch_float32): scalar results need np.float32
+        self._f32_seen = False
+        self._f32_flags = []        # namespaces of the f.jvp shims, whose global 'f32' mirrors _f32_seen
         with LOCK:
             _REGISTRY.setdefault(func, self)   # callees reuse the first instance
         self._check_calls()
@@ -148,17 +148,15 @@ class FwdjitFunction(TargetFunction):
             if not is_numba_error(exc):
                 raise
             raise typing_error(self, args, exc) from exc.with_traceback(None)
-        if len(disp.overloads) != self._nsig.get(id(disp), 0):
-            self.refresh_f32(disp)
         if self._f32_seen:
             out = numpy_scalars(disp, args, out)
         return out
 
-    def refresh_f32(self, disp):
-        """Note float32 signatures (compiled now or loaded from the disk cache, where no typer runs)."""
-        self._nsig[id(disp)] = len(disp.overloads)
-        if any(has_float32(*sig) for sig in disp.overloads):
-            self._f32_seen = True
+    def saw_float32(self):
+        """A float32 signature was compiled or loaded: float32 scalar results become np.float32 from now on."""
+        self._f32_seen = True
+        for flags in self._f32_flags:
+            flags["f32"] = True
 
     # -------------------------------------------------------------- tangent
     def _tangent(self, mask, check_inputs, lowrank=None, stack_products=False):
@@ -312,8 +310,6 @@ class FwdjitFunction(TargetFunction):
                 raise
             raise typing_error(self, tuple(primals) + tuple(t for t in tangents if t is not None),
                                exc) from exc.with_traceback(None)
-        if len(disp.overloads) != self._nsig.get(id(disp), 0):
-            self.refresh_f32(disp)
         if self._f32_seen:
             out = numpy_scalars(disp, tuple(primals) + tuple(t for t in tangents if t is not None), out)
         return out

@@ -109,7 +109,8 @@ def jvp_entry(fn):
 
         entry._compile_for_args = compile_for_args
         # f32: a global of the shim (cheaper to read than an attribute), kept equal to fn._f32_seen
-        shim_ns = {"entry": entry, "count_error": fn.count_error, "fix": numpy_scalars, "f32": fn._f32_seen}
+        shim_ns = {"entry": entry, "count_error": fn.count_error, "fix": numpy_scalars, "f32": fn._f32_seen,
+                   "me": fn}
         fn._f32_flags.append(shim_ns)
         shim_ns["f32"] = fn._f32_seen       # again: a signature may have been added meanwhile
         unpack_p = (", ".join(ps) + ",") if n else "()"

@@ -603,3 +603,5 @@ def _ov_like_common(value, a, b):
     if fd is not None and isinstance(value, types.Float) and value != fd:
         return lambda value, a, b: fd(value)
     return lambda value, a, b: value
+
+from .npimpl import *  # noqa: E402,F401,F403  (NumPy forms Numba lacks: fwdjit.npimpl, called as fj.*)

@@ -31,6 +31,7 @@ import ast
 import copy
 
 from .activity import alias_groups
+from .lower import lower
 from .normalize import NameGen, all_names
 from .tangent import Binder, PrimalRewriter
 
@@ -48,7 +49,7 @@ class PrimalGen(Binder):
         self.aliases = alias_groups(fj.info.tree)
 
     def run(self):
-        tree = copy.deepcopy(self.fj.info.tree)
+        tree = lower(self.fj.info.tree, self.fj.info) if self.fj.resolver is not None else copy.deepcopy(self.fj.info.tree)
         tree.body = [s for s in tree.body
                      if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))] or [ast.Pass()]
         tree = PrimalRewriter(self).visit(tree)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import ast
 
 from ..errors import UnsupportedSyntax
+from .lower import lower
 
 _STMT_HINTS = {
     ast.Try: ("try/except", "compiled derivative code cannot catch exceptions; check inputs before calling"),
@@ -79,6 +80,8 @@ def validate(info):
     for node, name in getattr(info, "undefined", ()):
         raise info.error(UnsupportedSyntax, node, f"name '{name}' is not defined",
                          hint="define it before decorating the function", construct="undefined name")
+    if getattr(info, "func", None) is not None:
+        lower(tree, info)          # NumPy forms fwdjit cannot compile: refused now, at decoration
 
 
 def _err(info, node, construct, hint):
@@ -154,8 +157,10 @@ def _check_expr(info, node, in_print=False):
     if isinstance(node, ast.Call):
         is_print = isinstance(node.func, ast.Name) and node.func.id == "print"
         _check_expr(info, node.func)
-        for a in node.args:
-            _check_expr(info, a, in_print=is_print)
+        # np.einsum's subscripts: a string literal read at transform time (fwdjit.compiler.lower)
+        is_einsum = isinstance(node.func, ast.Attribute) and node.func.attr == "einsum"
+        for i, a in enumerate(node.args):
+            _check_expr(info, a, in_print=is_print or (is_einsum and i == 0))
         for k in node.keywords:
             if k.arg is None:
                 raise _err(info, k.value, "**kwargs in a call", "pass keyword arguments explicitly")

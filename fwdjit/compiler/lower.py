@@ -292,8 +292,7 @@ class _Lower(ast.NodeTransformer):
             call = ast.Call(ast.Attribute(ast.Name("np", ast.Load()), "concatenate", ast.Load()),
                             [ast.Tuple(parts, ast.Load())], [ast.keyword("axis", ast.Constant(1))])
         else:
-            parts = [ast.Call(ast.Attribute(ast.Name("np", ast.Load()), "atleast_1d", ast.Load()), [it], [])
-                     for it in items]
+            parts = [self.fj("r_item", [it]) for it in items]
             call = ast.Call(ast.Attribute(ast.Name("np", ast.Load()), "concatenate", ast.Load()),
                             [ast.Tuple(parts, ast.Load())], [])
         self.info.namespace.setdefault("np", np)

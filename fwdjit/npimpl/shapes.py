@@ -20,7 +20,7 @@ from numba.extending import overload
 
 from .codegen import NOT_LITERAL, build, fail, is_array, normalize_axes, safe_name, static
 
-__all__ = ["squeeze_axis", "rollaxis", "repeat_axis", "diff_axis", "gradient", "c_item"]
+__all__ = ["squeeze_axis", "rollaxis", "repeat_axis", "diff_axis", "gradient", "c_item", "r_item"]
 
 _MOD = __name__
 
@@ -49,6 +49,18 @@ def c_item(x):
     """An item of ``np.c_[...]`` as a 2-D array: a scalar is (1, 1), a vector a column."""
     x = np.asarray(x)
     return x.reshape(1, 1) if x.ndim == 0 else x.reshape(-1, 1) if x.ndim == 1 else x
+
+
+def r_item(x):
+    """An item of ``np.r_[...]`` as an array of at least one dimension (a scalar becomes (1,))."""
+    return np.atleast_1d(x)
+
+
+@overload(r_item)
+def _ov_r_item(x):
+    if isinstance(x, (types.Number, types.Boolean)):
+        return lambda x: np.full(1, x)
+    return lambda x: np.atleast_1d(x)
 
 
 def _arr(x, what):

@@ -97,7 +97,7 @@ def _gradient(c):
 
 
 for _f in (npimpl.sum_axis, npimpl.mean_axis, npimpl.cumsum_axis, npimpl.squeeze_axis, npimpl.rollaxis,
-           npimpl.repeat_axis, npimpl.diff_axis, npimpl.c_item, npimpl.center):
+           npimpl.repeat_axis, npimpl.diff_axis, npimpl.c_item, npimpl.r_item, npimpl.center):
     RULES[_f] = linear_static(0)
 RULES[npimpl.max_axis] = jvp_helper("max_axis_jvp")
 RULES[npimpl.min_axis] = jvp_helper("min_axis_jvp")

@@ -12,7 +12,7 @@ is linear) or their ``*_jvp`` twins (``prod``, ``max``, ``min``, ``cumprod``).
 >>> x = np.arange(6.0).reshape(2, 3)
 >>> sum_axis(x, -1, True).tolist(), max_axis_jvp(x, 10 * x, 0, False).tolist()
 ([[3.0], [12.0]], [30.0, 40.0, 50.0])
->>> print(reduction_source("sum_axis", 2, (1,), False, "DT"))
+>>> print(reduction_source("sum_axis", 2, (1,), False, "DT"), end="")
 def sum_axis(x):
     out = np.zeros((x.shape[0],), DT)
     for i0 in range(x.shape[0]):

@@ -1,5 +1,6 @@
 """Pass 3, normalize: desugar the constructs later passes need not know about.
 
+* NumPy calls Numba lacks lowered to fwdjit's own (:mod:`~fwdjit.compiler.lower`);
 * docstrings dropped, ``x: float = e`` becomes ``x = e``;
 * ``a = b = e`` becomes ``a = e`` then ``b = a`` (arrays stay shared);
 * ``a, b = e1, e2`` becomes one assignment per element (through temporaries
@@ -30,6 +31,7 @@ import ast
 import copy
 
 from ..errors import UnsupportedSyntax
+from .lower import lower
 
 
 class NameGen:
@@ -118,7 +120,7 @@ class _FoldConstantTests(ast.NodeTransformer):
 
 
 def normalize(tree: ast.FunctionDef, names: NameGen, info=None) -> ast.FunctionDef:
-    tree = copy.deepcopy(tree)
+    tree = lower(tree, info) if info is not None else copy.deepcopy(tree)
     tree = _FoldConstantTests().visit(tree)
     tree.body = _block(tree.body, names, info)
     if not tree.body:

@@ -36,6 +36,7 @@ import numpy as np
 
 from .activity import alias_groups, root_name, view_base
 from .fuse import fuse
+from .lower import lower
 from .normalize import NameGen, all_names
 from .render import COMMENT
 
@@ -143,7 +144,7 @@ class PrimalGen(Binder):
         self.aliases = alias_groups(fj.info.tree)
 
     def run(self):
-        tree = copy.deepcopy(self.fj.info.tree)
+        tree = lower(self.fj.info.tree, self.fj.info) if self.fj.resolver is not None else copy.deepcopy(self.fj.info.tree)
         tree.body = [s for s in tree.body
                      if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))] or [ast.Pass()]
         if self.fuse:

@@ -19,6 +19,7 @@ import ast
 
 from ..errors import UnsupportedSyntax
 from .desugar import desugar
+from .lower import lower
 
 _STMT_HINTS = {
     ast.Try: ("try/except", "compiled derivative code cannot catch exceptions; check inputs before calling"),
@@ -77,6 +78,8 @@ def validate(info):
         raise info.error(UnsupportedSyntax, node, f"name '{name}' is not defined",
                          hint="define it before decorating the function", construct="undefined name")
     desugar(info)       # list literals, dtype strings, default values: see fwdjit.compiler.desugar
+    if getattr(info, "func", None) is not None:
+        lower(info.tree, info)     # NumPy forms fwdjit cannot compile: refused now, at decoration
 
 
 def _err(info, node, construct, hint):

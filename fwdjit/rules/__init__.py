@@ -20,6 +20,7 @@ Where a rule lives (add a rule to the family's module, and a test for it):
 * :mod:`~fwdjit.rules.linalg`: ``@ dot matmul vdot outer inner kron cross``;
 * :mod:`~fwdjit.rules.shapes`: shape functions, creation, copies, sorting;
 * :mod:`~fwdjit.rules.runtime_rules`: fwdjit's own runtime helpers (second order);
+* :mod:`~fwdjit.rules.npimpl`: fwdjit's NumPy implementations (``fj.sum_axis``, ``fj.einsum``...);
 * :mod:`~fwdjit.rules.lowrank`: low-rank tangents through products;
 * this module: user rules (``defjvp``) and :func:`lookup`.
 
@@ -39,7 +40,7 @@ Conventions at non-differentiable points (documented in README):
 """
 from __future__ import annotations
 
-from . import elementwise, linalg, lowrank, reductions, runtime_rules, shapes  # noqa: F401  (fill the tables)
+from . import elementwise, linalg, lowrank, npimpl, reductions, runtime_rules, shapes  # noqa: F401  (fill the tables)
 from .core import (BINOP_RULES, METHOD_RULES, RULES, ZERO, Rule, RuleCall, add_terms, bilinear,  # noqa: F401
                    linear, partials, zero_rule)
 from .shapes import LINEAR_ATTRS, ZERO_ATTRS  # noqa: F401

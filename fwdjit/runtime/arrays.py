@@ -271,6 +271,8 @@ def _ov_flat(v, n):
     if isinstance(v, types.Array):
         if v.ndim == 1:
             return lambda v, n: v
+        if v.layout != "C":     # fuse_size is -1 for it (not C-contiguous): typed, never run
+            return lambda v, n: np.ascontiguousarray(v).reshape(n)
         return lambda v, n: v.reshape(n)
     if isinstance(v, types.Number):
         return lambda v, n: np.broadcast_to(v, (n,))

@@ -14,7 +14,8 @@ row(C, "ones_like", "np.ones_like(a) * a", shapes=((3, 4),), quick=False)
 row(C, "empty_like", "e = np.empty_like(a)\ne[:] = a * a\nreturn e", shapes=((5,),), quick=False)
 row(C, "full_like", "np.full_like(b, a)", "real", "real", shapes=((S, (5,)),), quick=False)
 row(C, "copy", "np.copy(a) * a", shapes=((5,), (3, 4)))
-row(C, "arange", "np.arange(5) * a", shapes=(S, (5,)), quick=False)
+row(C, "arange", "np.arange(5) * a", shapes=(S, (5,)), quick=False,
+    xfail32="Numba types int64 array * float32 as float32, NumPy as float64 (README: known differences)")
 row(C, "eye", "np.eye(3) * a", shapes=(S,), quick=False)
 row(C, "identity", "np.identity(3) * a", shapes=(S,), quick=False)
 row(C, "linspace", "np.linspace(a, b, 5)", "real", "real", shapes=((S, S),), f32=True,
@@ -30,7 +31,7 @@ row(H, "concatenate", "np.concatenate((a, b), axis=1)", "real", "real", shapes=(
 row(H, "stack", "np.stack((a, b))", "real", "real", shapes=(((5,), (5,)), ((3, 4), (3, 4))))
 row(H, "hstack", "np.hstack((a, b))", "real", "real", shapes=(((5,), (3,)), ((3, 4), (3, 2))))
 row(H, "vstack", "np.vstack((a, b))", "real", "real", shapes=(((5,), (5,)), ((3, 4), (2, 4))))
-row(H, "squeeze", "np.squeeze(a)", shapes=((3, 1, 4),), xfail=WT14N)
+row(H, "squeeze", "np.squeeze(a)", shapes=((3, 1, 4),), xfail="squeeze without axis is refused: the result's ndim would depend on the shape's values (fwdjit.npimpl); squeeze(a, axis) works")
 row(H, "expand_dims", "np.expand_dims(a, 1)", shapes=ND1)
 row(H, "flip", "np.flip(a)", shapes=ND1)
 row(H, "diag", "np.diag(a)", shapes=((5,), (3, 4)))

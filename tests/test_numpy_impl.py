@@ -1,0 +1,298 @@
+"""NumPy forms Numba lacks, supplied by fwdjit (fwdjit.npimpl via the lower pass).
+
+For each function and form: the primal equals NumPy (values, shape, scalar-ness,
+dtype) and the JVP of every differentiable argument matches an independent
+reference (``fwdjit.testing.check_jvp``: finite differences), in float64 and
+float32.  The quick set has one case per function; the cross product of ndims
+and axis forms is marked ``exhaustive``.
+"""
+import numpy as np
+import pytest
+
+import fwdjit
+from fwdjit.errors import UnsupportedCall
+from fwdjit.testing import check_jvp
+
+RNG = np.random.default_rng(0)
+
+
+def arr(*shape):
+    return RNG.uniform(0.5, 1.5, size=shape)
+
+
+# ------------------------------------------------------------ the functions
+def sum_tuple_keep(x):
+    return np.sum(x, axis=(0, -1), keepdims=True) * 2.0
+
+
+def mean_axis(x):
+    return np.mean(x, axis=-1)
+
+
+def mean_all_keep(x):
+    return np.mean(x, axis=None, keepdims=True)
+
+
+def prod_axis(x):
+    return np.prod(x, axis=0)
+
+
+def max_axis(x):
+    return np.max(x, axis=1)
+
+
+def amin_keep(x):
+    return np.amin(x, axis=-1, keepdims=True)
+
+
+def method_forms(x):
+    return x.sum(axis=1) + x.mean(1) + x.max(axis=1) + x.min(axis=1) + x.prod(axis=1)
+
+
+def var_std(x):
+    return np.var(x, axis=0, ddof=1) + np.std(x, axis=0) + np.var(x) + np.std(x, ddof=1)
+
+
+def var_keep(x):
+    return np.var(x, axis=(0, 1), keepdims=True)
+
+
+def cumsum_cumprod(x):
+    return np.cumsum(x, axis=-1) + np.cumprod(x, axis=0) + np.cumprod(x, axis=-1)
+
+
+def cumprod_flat(x):
+    return np.cumprod(x)
+
+
+def einsum_matmul(a, b):
+    return np.einsum("ij,jk->ik", a, b)
+
+
+def einsum_implicit_trace(a, b):
+    return np.einsum("ii", a) + np.einsum("ij,ji", a, b)
+
+
+def einsum_three(a, b, c):
+    return np.einsum("ij,jk,k->i", a, b, c)
+
+
+def einsum_batch(a, b):
+    return np.einsum("bij,bjk->bik", a, b)
+
+
+def tensordot_int(a, b):
+    return np.tensordot(a, b, 1)
+
+
+def tensordot_pairs(a, b):
+    return np.tensordot(a, b, axes=((1, 2), (1, 0)))
+
+
+def matmul_2d(a, b):
+    return np.matmul(a, b)
+
+
+def matmul_stack(a, b):
+    return np.matmul(a, b)
+
+
+def inner_forms(a, b):
+    return np.inner(a, b)
+
+
+def dot_scalar(s, v):
+    return np.dot(s, v) + np.dot(v, s)
+
+
+def dot_3d(a, v):
+    return np.dot(a, v)
+
+
+def kron_scalars(s, t):
+    return np.kron(s, t)
+
+
+def cross_axis(a, b):
+    return np.cross(a, b, axis=0)
+
+
+def cross_axes(a, b):
+    return np.cross(a, b, axisa=-1, axisb=0, axisc=0)
+
+
+def squeeze_axis(x):
+    return np.squeeze(x, axis=1) + x.squeeze(1)
+
+
+def rollaxis_fn(x):
+    return np.rollaxis(x, 2) * 1.0 + np.rollaxis(x, 0, 3).sum()
+
+
+def repeat_axis(x):
+    return np.repeat(x, 2, axis=1)
+
+
+def diff_axis(x):
+    return np.diff(x, axis=0) + np.diff(x, n=2, axis=-1).sum()
+
+
+def gradient_1d(x, h):
+    return np.gradient(x, h)
+
+
+def gradient_axis(x):
+    return np.gradient(x, 0.5, axis=1)
+
+
+def r_concat(a, b):
+    return np.r_[a, b, 2.0]
+
+
+def c_concat(a, b):
+    return np.c_[a, b]
+
+
+QUICK = [
+    (sum_tuple_keep, lambda: (arr(2, 3, 4),)),
+    (mean_axis, lambda: (arr(2, 3),)),
+    (mean_all_keep, lambda: (arr(2, 3),)),
+    (prod_axis, lambda: (arr(3, 2),)),
+    (max_axis, lambda: (arr(3, 4),)),
+    (amin_keep, lambda: (arr(2, 3, 4),)),
+    (method_forms, lambda: (arr(3, 4),)),
+    (var_std, lambda: (arr(4, 3),)),
+    (var_keep, lambda: (arr(2, 3, 2),)),
+    (cumsum_cumprod, lambda: (arr(3, 4),)),
+    (cumprod_flat, lambda: (arr(2, 3),)),
+    (einsum_matmul, lambda: (arr(2, 3), arr(3, 4))),
+    (einsum_implicit_trace, lambda: (arr(3, 3), arr(3, 3))),
+    (einsum_three, lambda: (arr(2, 3), arr(3, 4), arr(4))),
+    (tensordot_pairs, lambda: (arr(2, 3, 4), arr(4, 3, 2))),
+    (matmul_2d, lambda: (arr(2, 3), arr(3, 4))),
+    (matmul_stack, lambda: (arr(2, 2, 3), arr(2, 3, 4))),
+    (inner_forms, lambda: (arr(2, 3), arr(4, 3))),
+    (dot_scalar, lambda: (1.5, arr(3))),
+    (dot_3d, lambda: (arr(2, 3, 4), arr(4))),
+    (kron_scalars, lambda: (1.5, 2.5)),
+    (cross_axes, lambda: (arr(4, 3), arr(3, 4))),
+    (squeeze_axis, lambda: (arr(2, 1, 3),)),
+    (rollaxis_fn, lambda: (arr(2, 3, 4),)),
+    (repeat_axis, lambda: (arr(2, 3),)),
+    (diff_axis, lambda: (arr(4, 5),)),
+    (gradient_1d, lambda: (arr(6), 0.5)),
+    (gradient_axis, lambda: (arr(3, 5),)),
+    (r_concat, lambda: (arr(3), arr(2))),
+    (c_concat, lambda: (arr(3), arr(3, 2))),
+]
+
+
+def _cast(args, dtype):
+    return tuple(np.asarray(a, dtype) if isinstance(a, np.ndarray) else a for a in args)
+
+
+def _check(fn, args, dtype):
+    f = fwdjit.fwdjit(fn)
+    args = _cast(args, dtype)
+    got, ref = f(*args), fn(*args)
+    assert np.shape(got) == np.shape(ref)
+    assert np.ndim(got) == np.ndim(ref)
+    assert np.asarray(got).dtype == np.asarray(ref).dtype, (np.asarray(got).dtype, np.asarray(ref).dtype)
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(got, ref, rtol=tol, atol=tol)
+    check_jvp(f, args)
+
+
+@pytest.mark.parametrize("fn,make", QUICK, ids=[f.__name__ for f, _ in QUICK])
+def test_primal_and_jvp_float64(fn, make):
+    _check(fn, make(), np.float64)
+
+
+@pytest.mark.parametrize("fn,make", QUICK[::3], ids=[f.__name__ for f, _ in QUICK[::3]])
+def test_primal_and_jvp_float32(fn, make):
+    _check(fn, make(), np.float32)
+
+
+@pytest.mark.exhaustive
+@pytest.mark.parametrize("fn,make", QUICK, ids=[f.__name__ for f, _ in QUICK])
+def test_primal_and_jvp_float32_all(fn, make):
+    _check(fn, make(), np.float32)
+
+
+# ----------------------------------------- the cross product of ndims and axes
+def _axes_forms(ndim):
+    forms = [None] + list(range(-ndim, ndim))
+    if ndim >= 2:
+        forms += [(0, ndim - 1), tuple(range(ndim))]
+    return forms
+
+
+def _make_reduction(op, axis, keepdims):
+    src = (f"def red(x):\n    return np.{op}(x, axis={axis!r}, keepdims={keepdims})\n")
+    import linecache
+    name = f"<npimpl-{op}-{axis}-{keepdims}>"
+    linecache.cache[name] = (len(src), None, src.splitlines(True), name)
+    ns = {"np": np}
+    exec(compile(src, name, "exec"), ns)
+    return ns["red"]
+
+
+EXHAUSTIVE = [(op, ndim, axis, keep) for op in ("sum", "mean", "prod", "max", "min", "var", "std")
+              for ndim in (1, 2, 3) for axis in _axes_forms(ndim) for keep in (False, True)]
+
+
+@pytest.mark.exhaustive
+@pytest.mark.parametrize("op,ndim,axis,keep", EXHAUSTIVE)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_reduction_forms(op, ndim, axis, keep, dtype):
+    _check(_make_reduction(op, axis, keep), (arr(*(2, 3, 4)[:ndim]),), dtype)
+
+
+# ---------------------------------------------------------------- refusals
+def variable_axis(x, k):
+    return np.sum(x, axis=k, keepdims=True)
+
+
+def squeeze_no_axis(x):
+    return np.squeeze(x)
+
+
+def r_slice(x):
+    return np.r_[x, 0:3]
+
+
+def einsum_ellipsis(a):
+    return np.einsum("...ii", a)
+
+
+def sum_dtype(x):
+    return np.sum(x, axis=0, dtype=np.float32)
+
+
+@pytest.mark.parametrize("fn,words", [(variable_axis, "axis must be a literal"),
+                                      (squeeze_no_axis, "np.squeeze without axis"),
+                                      (r_slice, "slice"), (einsum_ellipsis, "ellipsis"),
+                                      (sum_dtype, "dtype")])
+def test_refused_with_a_located_error(fn, words):
+    with pytest.raises(UnsupportedCall) as exc:
+        fwdjit.fwdjit(fn)
+    e = exc.value
+    assert words in str(e)
+    assert e.filename.endswith("test_numpy_impl.py") and e.lineno == fn.__code__.co_firstlineno + 1
+    assert e.hint
+
+
+def test_second_order_through_reductions():
+    def g(x):
+        return np.sum(np.mean(x, axis=0) ** 2) + np.var(x, axis=1).sum()
+    x = arr(3, 4)
+    H = fwdjit.hessian(g)(x) if hasattr(fwdjit, "hessian") else None
+    if H is None:
+        pytest.skip("no hessian helper")
+    eps = 1e-5
+    gx = fwdjit.grad(g) if hasattr(fwdjit, "grad") else None
+    assert np.all(np.isfinite(H))
+    if gx is not None:
+        v = RNG.normal(size=x.shape)
+        fd = (gx(x + eps * v) - gx(x - eps * v)) / (2 * eps)
+        np.testing.assert_allclose(np.tensordot(H, v, axes=2), fd, rtol=1e-5, atol=1e-6)

@@ -296,3 +296,92 @@ def test_second_order_through_reductions():
         v = RNG.normal(size=x.shape)
         fd = (gx(x + eps * v) - gx(x - eps * v)) / (2 * eps)
         np.testing.assert_allclose(np.tensordot(H, v, axes=2), fd, rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------- shapes that do not agree, empty axes
+# The generated loops take each extent from one operand and Numba does not
+# bounds-check: without the run-time checks these read out of bounds (garbage).
+def tensordot_1(a, b):
+    return np.tensordot(a, b, 1)
+
+
+def inner_nd(a, b):
+    return np.inner(a, b)
+
+
+def dot_nd(a, b):
+    return np.dot(a, b)
+
+
+def einsum_diag(a, b):
+    return np.einsum("ii->i", a) * b
+
+
+def amax_axis(x, y):
+    return np.amax(x, axis=-1) * y
+
+
+def min_axes_keep(x, y):
+    return np.min(x, axis=(0, 1), keepdims=True) * y
+
+
+def max_method(x, y):
+    return x.max(axis=1) * y
+
+
+MISMATCH = [
+    (einsum_matmul, lambda: (arr(2, 3), arr(4, 5))),
+    (einsum_batch, lambda: (arr(2, 3, 4), arr(3, 4, 5))),      # batch 2 vs 3
+    (einsum_batch, lambda: (arr(2, 3, 4), arr(2, 5, 5))),      # contraction 4 vs 5
+    (einsum_diag, lambda: (arr(3, 4), arr(3))),
+    (tensordot_1, lambda: (arr(2, 3), arr(4, 5))),
+    (tensordot_pairs, lambda: (arr(2, 3, 4), arr(4, 2, 2))),
+    (matmul_stack, lambda: (arr(2, 3, 4), arr(2, 5, 3))),      # contraction 4 vs 5
+    (matmul_stack, lambda: (arr(2, 3, 4), arr(3, 4, 3))),      # batch 2 vs 3
+    (inner_nd, lambda: (arr(2, 3), arr(4, 5))),
+    (dot_nd, lambda: (arr(2, 3, 4), arr(5, 2))),
+    (cross_axis, lambda: (arr(3, 4), arr(3, 5))),
+    (cross_axes, lambda: (arr(4, 3), arr(3, 5))),
+]
+EMPTY = [
+    (max_axis, lambda: (arr(3, 0),)),
+    (amax_axis, lambda: (arr(2, 0), arr(2))),
+    (min_axes_keep, lambda: (arr(2, 0, 3), arr(3))),
+    (max_method, lambda: (arr(0, 0), 1.0)),
+    (amin_keep, lambda: (arr(3, 0),)),
+]
+
+
+def _numpy_error(fn, args):
+    try:
+        fn(*args)
+    except Exception as exc:        # noqa: BLE001
+        return type(exc)
+    raise AssertionError(f"NumPy accepts {fn.__name__} of {[np.shape(a) for a in args]}")
+
+
+@pytest.mark.parametrize("fn,make", MISMATCH + EMPTY,
+                         ids=[f"mismatch-{f.__name__}-{k}" for k, (f, _) in enumerate(MISMATCH)]
+                         + [f"empty-{f.__name__}" for f, _ in EMPTY])
+def test_shapes_that_do_not_agree_raise_as_numpy(fn, make):
+    args = make()
+    err = _numpy_error(fn, args)
+    assert err is ValueError
+    f = fwdjit.fwdjit(fn)
+    with pytest.raises(err):
+        f(*args)
+    tangents = tuple(np.ones_like(a) if isinstance(a, np.ndarray) else 1.0 for a in args)
+    with pytest.raises(err):
+        f.jvp(args, tangents)
+
+
+@pytest.mark.parametrize("fn,make", [(matmul_stack, lambda: (arr(2, 3, 4), arr(2, 4, 5))),
+                                     (einsum_diag, lambda: (arr(3, 3), arr(3))),
+                                     (cross_axes, lambda: (arr(4, 3), arr(3, 4))),
+                                     (min_axes_keep, lambda: (arr(2, 3, 0), arr(0)))],
+                         ids=["mismatch-ok-matmul", "mismatch-ok-einsum", "mismatch-ok-cross", "empty-ok-min"])
+def test_agreeing_shapes_still_give_numpy_values(fn, make):
+    args = make()
+    got, ref = fwdjit.fwdjit(fn)(*args), fn(*args)
+    assert np.shape(got) == np.shape(ref)
+    np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12)

@@ -22,7 +22,7 @@ from numba.core.errors import TypingError
 from numba.np.numpy_support import as_dtype
 
 __all__ = ["build", "static", "normalize_axes", "index", "shape_of", "np_dtype", "sum_dtype", "mean_dtype",
-           "is_array", "ndim_of", "fail", "NOT_LITERAL"]
+           "is_array", "ndim_of", "fail", "NOT_LITERAL", "agree_checks", "nonempty_checks"]
 
 #: what :func:`static` returns for an argument that is not a literal
 NOT_LITERAL = object()
@@ -129,3 +129,42 @@ def loops(dims, body, indent=1):
     inner = pad + "    " * len(dims)
     lines += [inner + b for b in body]
     return lines
+
+
+def agree_checks(what, groups, indent=1):
+    """Run-time checks that every group of dimensions has one length (Numba does not bounds-check).
+
+    ``groups``: ``(label, [(shown, shape expression), ...])`` pairs; each group must
+    agree (its first dimension against each other one), else ``ValueError`` naming
+    ``what``, the label and the two dimensions as ``shown`` (the user's names).
+    The messages are written here, at generation time; the checks cost O(ndim) per call.
+
+    >>> lines = agree_checks("f", [("subscript 'j'", [("x.shape[1]", "a.shape[1]"), ("y.shape[0]", "b.shape[0]")])])
+    >>> print("\\n".join(lines))
+        if a.shape[1] != b.shape[0]:
+            raise ValueError("f: operand shapes do not agree on subscript 'j': x.shape[1] != y.shape[0]")
+    """
+    pad = "    " * indent
+    lines = []
+    for label, dims in groups:
+        shown0, first = dims[0]
+        for shown, other in dims[1:]:
+            msg = f"{what}: operand shapes do not agree on {label}: {shown0} != {shown}"
+            lines += [f"{pad}if {first} != {other}:", f"{pad}    raise ValueError({_quote(msg)})"]
+    return lines
+
+
+def nonempty_checks(var, axes, opname, indent=1):
+    """Run-time check that no reduced axis of ``var`` is empty (a reduction without identity)."""
+    if not axes:
+        return []
+    pad = "    " * indent
+    cond = " or ".join(f"{var}.shape[{a}] == 0" for a in axes)
+    msg = f"zero-size array to reduction operation {opname} which has no identity"
+    return [f"{pad}if {cond}:", f"{pad}    raise ValueError({_quote(msg)})"]
+
+
+def _quote(text):
+    """A double-quoted Python literal of ``text`` (which holds no double quote or backslash)."""
+    assert '"' not in text and "\\" not in text, text
+    return '"' + text + '"'

@@ -6,6 +6,8 @@ output) from which :func:`einsum_source` writes loop code at typing time:
 
 >>> print(einsum_source("ein", parse_spec("ij,jk->ik", 2)), end="")
 def ein(a0, a1):
+    if a0.shape[1] != a1.shape[0]:
+        raise ValueError("einsum: operand shapes do not agree on subscript 'j': a0.shape[1] != a1.shape[0]")
     out = np.zeros((a0.shape[0], a1.shape[1]), DT)
     for i in range(a0.shape[0]):
         for k in range(a1.shape[1]):
@@ -16,6 +18,10 @@ def ein(a0, a1):
 >>> tensordot(np.ones((2, 3)), np.ones((3, 4)), 1, None).shape, float(kron(2.0, 3.0))
 ((2, 4), 6.0)
 
+Every index letter that more than one dimension carries is checked, before
+the loops, to have one length there (Numba does not bounds-check, so a
+mismatch would read out of bounds where NumPy raises ``ValueError``).
+
 The tangent of an einsum is the sum of einsums with one operand replaced by
 its tangent (``fwdjit.rules.npimpl``), so second derivatives follow.
 """
@@ -25,7 +31,7 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
-from .codegen import NOT_LITERAL, build, fail, index, is_array, ndim_of, np_dtype, safe_name, static
+from .codegen import NOT_LITERAL, agree_checks, build, fail, index, is_array, ndim_of, np_dtype, safe_name, static
 
 __all__ = ["einsum", "tensordot", "matmul", "inner", "kron", "cross", "parse_spec"]
 
@@ -62,17 +68,27 @@ def parse_spec(subscripts, nops):
     return tuple(ops), out
 
 
-def einsum_source(name, spec):
-    """Loop code of an einsum ``spec``: output indices outermost, summed indices inside."""
+def einsum_source(name, spec, what="einsum", shown=None, label=None):
+    """Loop code of an einsum ``spec``: output indices outermost, summed indices inside.
+
+    The loops take each extent from the first dimension carrying its letter, so the
+    code first checks that the other dimensions with that letter agree.  ``what`` names
+    the function in the messages, ``shown`` the operands (default ``a0``, ``a1``, ...),
+    ``label(letter)`` the letter (default ``subscript 'j'``).
+    """
     ops, out = spec
     args = [f"a{k}" for k in range(len(ops))]
-    extent = {}
+    shown = shown or args
+    label = label or (lambda c: f"subscript {c!r}")
+    extent, dims = {}, {}
     for k, o in enumerate(ops):
         for pos, c in enumerate(o):
             extent.setdefault(c, f"a{k}.shape[{pos}]")
+            dims.setdefault(c, []).append((f"{shown[k]}.shape[{pos}]", f"a{k}.shape[{pos}]"))
     summed = [c for c in extent if c not in out]
     prod = " * ".join(f"a{k}[{index(list(o))}]" if o else f"a{k}" for k, o in enumerate(ops))
     lines = [f"def {name}({', '.join(args)}):"]
+    lines += agree_checks(what, [(label(c), d) for c, d in dims.items() if len(d) > 1])
     if out:
         shape = ", ".join(extent[c] for c in out) + ("," if len(out) == 1 else "")
         lines.append(f"    out = np.zeros(({shape}), DT)")
@@ -100,15 +116,16 @@ def _check_ndims(spec, tys, what):
             fail(f"{what}: operand with index letters {o!r} has {ndim_of(t)} dimensions")
 
 
-def _spec_impl(tag, spec, tys, sig, operands):
+def _spec_impl(tag, spec, tys, sig, operands, shown=None, label=None):
     """The generated function (parameters ``sig``) of ``spec`` for operand types ``tys``.
 
-    ``operands``: the expressions of the operands in terms of the parameters.
+    ``operands``: the expressions of the operands in terms of the parameters;
+    ``shown``, ``label``: their names and the letters' in error messages (see :func:`einsum_source`).
     """
     _check_ndims(spec, tys, tag)
     ops, out = spec
     name = safe_name(tag, "_".join(o or "s" for o in ops), "to", out or "s")
-    src = einsum_source(name, spec)
+    src = einsum_source(name, spec, tag, shown or operands, label)
     prelude = "".join(f"    a{k} = {e}\n" for k, e in enumerate(operands))
     head = f"def {name}({', '.join(f'a{k}' for k in range(len(ops)))}):\n"
     src = src.replace(head, f"def {name}({sig}):\n{prelude}", 1)
@@ -173,7 +190,8 @@ def _ov_tensordot(a, b, axes_a, axes_b):
         spec = tensordot_spec(ndim_of(a), ndim_of(b), ax)
     except (ValueError, TypeError) as exc:
         fail(str(exc))
-    return _spec_impl("tensordot", spec, (a, b), "a, b, axes_a, axes_b", ["a", "b"])
+    return _spec_impl("tensordot", spec, (a, b), "a, b, axes_a, axes_b", ["a", "b"],
+                      label=lambda c: "a summed axis")
 
 
 # --------------------------------------- matmul, inner, dot (scalar, N-d), kron
@@ -209,7 +227,8 @@ def _ov_matmul(a, b):
     batch = _LETTERS[:nbatch]
     la = (batch if na > 2 else "") + "xy"
     lb = (batch if nb > 2 else "") + "yz"
-    return _spec_impl("matmul", ((la, lb), batch + "xz"), (a, b), "a, b", ["a", "b"])
+    return _spec_impl("matmul", ((la, lb), batch + "xz"), (a, b), "a, b", ["a", "b"],
+                      label=lambda c: "the summed axis" if c == "y" else "a batch axis (no size-1 broadcasting)")
 
 
 @overload(inner)
@@ -218,7 +237,8 @@ def _ov_inner(a, b):
         return lambda a, b: a * b
     na, nb = a.ndim, b.ndim
     la, lb = _LETTERS[:na - 1] + "Z", _LETTERS[na - 1:na + nb - 2] + "Z"
-    return _spec_impl("inner", ((la, lb), la[:-1] + lb[:-1]), (a, b), "a, b", ["a", "b"])
+    return _spec_impl("inner", ((la, lb), la[:-1] + lb[:-1]), (a, b), "a, b", ["a", "b"],
+                      label=lambda c: "the last axis")
 
 
 @overload(np.dot)
@@ -240,7 +260,8 @@ def _ov_dot(a, b):
     rest = _LETTERS[na - 1:na + nb - 2]
     lb = "Z" if nb == 1 else rest[:-1] + "Z" + rest[-1]
     out = la[:-1] + ("" if nb == 1 else rest)
-    return _spec_impl("dot", ((la, lb), out), (a, b), "a, b", ["a", "b"])
+    return _spec_impl("dot", ((la, lb), out), (a, b), "a, b", ["a", "b"],
+                      label=lambda c: "the summed axis (a's last, b's second-to-last)")
 
 
 @overload(kron)
@@ -284,17 +305,20 @@ def _ov_cross(a, b, axisa, axisb, axisc):
 
     def at(parts, v):
         return index([p.replace("{v}", str(v)) for p in parts])
-    ext = {}
+    ext, dims = {}, {}
     for var, ls in (("a", la), ("b", lb)):
         for pos, c in enumerate(ls):
             if c != "V":
                 ext.setdefault(c, f"{var}.shape[{pos}]")
+                dims.setdefault(c, []).append((f"{var}.shape[{pos}]",) * 2)
     shape = [ext[c] for c in rest]
     shape.insert(axc, "3")
     lines = [f"def {name}(a, b, axisa, axisb, axisc):",
              f"    if a.shape[{axa}] != 3 or b.shape[{axb}] != 3:",
-             "        raise ValueError('fwdjit cross: vectors must have 3 components')",
-             f"    out = np.empty(({', '.join(shape)},), DT)"]
+             "        raise ValueError('fwdjit cross: vectors must have 3 components')"]
+    lines += agree_checks("cross", [("a broadcast axis (no size-1 broadcasting)", d)
+                                    for d in dims.values() if len(d) > 1])
+    lines += [f"    out = np.empty(({', '.join(shape)},), DT)"]
     pad = "    "
     for d, c in enumerate(rest):
         lines.append(pad * (d + 1) + f"for {c} in range({ext[c]}):")

@@ -26,8 +26,8 @@ from __future__ import annotations
 import numpy as np
 from numba.extending import overload
 
-from .codegen import (NOT_LITERAL, build, fail, index, is_array, loops, mean_dtype, normalize_axes, np_dtype,
-                      safe_name, static, sum_dtype)
+from .codegen import (NOT_LITERAL, build, fail, index, is_array, loops, mean_dtype, nonempty_checks,
+                      normalize_axes, np_dtype, safe_name, static, sum_dtype)
 
 __all__ = ["sum_axis", "mean_axis", "prod_axis", "max_axis", "min_axis", "prod_axis_jvp", "max_axis_jvp",
            "min_axis_jvp", "var_axis", "std_axis", "center", "var_scale", "cumsum_axis", "cumprod_axis",
@@ -141,6 +141,8 @@ def reduction_source(name, n, axes, keep, dt, op="sum", tangent=False, sig=None)
     """Loop code of a reduction ``op`` (sum, prod, max, min) over ``axes`` of an ``n``-d array.
 
     ``tangent``: the function takes ``(x, dx)`` and returns the tangent (prod, max, min).
+    max and min have no identity: an empty axis among ``axes`` raises ``ValueError`` as in NumPy
+    (the loops would otherwise return uninitialized values).
     """
     idx = [f"i{k}" for k in range(n)]
     oparts = [("0" if keep else None) if k in axes else f"i{k}" for k in range(n)]
@@ -152,6 +154,8 @@ def reduction_source(name, n, axes, keep, dt, op="sum", tangent=False, sig=None)
     oshape = _shape_text([s for s in oshape if s is not None])
     init = {"sum": "zeros", "prod": "ones", "max": "empty", "min": "empty"}[op]
     lines = [f"def {name}({sig or ('x, dx' if tangent else 'x')}):"]
+    if op in ("max", "min"):
+        lines += nonempty_checks("x", axes, {"max": "maximum", "min": "minimum"}[op])
     if scalar:
         lines.append(f"    acc = {dt}({1 if op == 'prod' else 0})")
         if tangent:

@@ -27,6 +27,7 @@ import pytest
 import functions as F
 from fwdjit import fwdjit
 from fwdjit.testing import check_jvp
+from fwdjit.testing.values import dtype_of, flatten_out
 
 # float32 variants in the quick tier (benchmark workloads, float literals mixed
 # with float32 arrays, every construct the float32 twin rewrites); the other
@@ -87,29 +88,8 @@ def _copy(v):
     return v.copy() if isinstance(v, np.ndarray) else v
 
 
-def _leaves(v, path="out"):
-    if isinstance(v, tuple):
-        out = []
-        for i, e in enumerate(v):
-            out.extend(_leaves(e, "%s[%d]" % (path, i)))
-        return out
-    return [(path, v)]
-
-
-def _dtype(v):
-    if isinstance(v, (np.ndarray, np.generic)):
-        return v.dtype
-    if isinstance(v, bool):
-        return np.dtype(bool)
-    if isinstance(v, int):
-        return np.dtype(np.int64)
-    if isinstance(v, float):
-        return np.dtype(np.float64)
-    return np.asarray(v).dtype
-
-
 def _assert_close(got, want, dtype, what):
-    got_l, want_l = _leaves(got), _leaves(want)
+    got_l, want_l = flatten_out(got), flatten_out(want)
     assert [p for p, _ in got_l] == [p for p, _ in want_l], (
         "%s: output structure %s != plain %s" % (what, [p for p, _ in got_l],
                                                   [p for p, _ in want_l]))
@@ -146,13 +126,13 @@ def test_primal_dtype(case, dtype):
     args = case.args(dtype)
     want = case.fn(*_copy(args))
     got = compiled(case)(*_copy(args))
-    got_l, want_l = _leaves(got), _leaves(want)
+    got_l, want_l = flatten_out(got), flatten_out(want)
     assert [p for p, _ in got_l] == [p for p, _ in want_l]
     for (path, g), (_, w) in zip(got_l, want_l):
-        assert (_dtype(g), np.shape(g)) == (_dtype(w), np.shape(w)), (
+        assert (dtype_of(g), np.shape(g)) == (dtype_of(w), np.shape(w)), (
             "%s(%s) %s: fwdjit gives dtype %s shape %s (%s), plain NumPy gives dtype %s "
-            "shape %s (%s)" % (case.name, np.dtype(dtype).name, path, _dtype(g), np.shape(g),
-                               type(g).__name__, _dtype(w), np.shape(w), type(w).__name__))
+            "shape %s (%s)" % (case.name, np.dtype(dtype).name, path, dtype_of(g), np.shape(g),
+                               type(g).__name__, dtype_of(w), np.shape(w), type(w).__name__))
 
 
 @pytest.mark.parametrize("case,dtype", VARIANTS)

@@ -180,17 +180,14 @@ class TangentGen(ExpressionTangents, StatementTangents, Binder):
         return ast.fix_missing_locations(fdef)
 
     def _refuse_complex(self):
-        """Complex numbers (``1j``, ``complex(...)``, complex dtypes) in code being differentiated: refused,
-        located; the rules are those of real functions (``abs``, ``norm`` would be silently wrong)."""
+        """Complex types (``complex(...)``, ``np.complex128``, ``astype("complex128")``) in code being
+        differentiated: refused, located; the rules are those of real functions (``abs``, ``norm`` would be
+        silently wrong).  Complex literals (``1j``) never get here: validate refuses them."""
         for node in ast.walk(self.tree):
-            what = None
-            if isinstance(node, ast.Constant) and isinstance(node.value, complex):
-                what = f"the complex literal {node.value!r}"
-            elif isinstance(node, (ast.Name, ast.Attribute)) and \
+            if isinstance(node, (ast.Name, ast.Attribute)) and \
                     (node.id if isinstance(node, ast.Name) else node.attr) in _COMPLEX_NAMES:
-                what = f"the complex type {ast.unparse(node)}"
-            if what is not None:
-                raise self.info.error(UnsupportedSyntax, node, f"{what} in a function being differentiated",
+                raise self.info.error(UnsupportedSyntax, node,
+                                      f"the complex type {ast.unparse(node)} in a function being differentiated",
                                       hint="fwdjit differentiates real-valued code: write the real and imaginary "
                                            "parts as separate float variables", construct="complex number")
 

@@ -14,12 +14,13 @@ types (the overloads are registered with ``prefer_literal=True``).
 from __future__ import annotations
 
 import re
-import sys
 
 import numpy as np
 from numba import types
 from numba.core.errors import TypingError
 from numba.np.numpy_support import as_dtype
+
+from ..runtime.core import define
 
 __all__ = ["build", "static", "normalize_axes", "index", "shape_of", "np_dtype", "sum_dtype", "mean_dtype",
            "is_array", "ndim_of", "fail", "NOT_LITERAL", "agree_checks", "nonempty_checks"]
@@ -35,13 +36,7 @@ def build(source, name, namespace, module):
     names machine code by module and qualified name, so two different bodies
     must never share one (see ``fwdjit.runtime.define``).
     """
-    if module not in sys.modules:
-        raise RuntimeError(f"fwdjit: generated code must belong to an imported module, not {module!r}")
-    ns = {"np": np, **namespace, "__name__": module}
-    exec(source, ns)
-    fn = ns[name]
-    fn.__qualname__ = name
-    return fn
+    return define(source, name, {"np": np, **namespace}, module)
 
 
 def safe_name(*parts):

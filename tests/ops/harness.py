@@ -27,6 +27,8 @@ import tempfile
 
 import numpy as np
 
+from fwdjit.testing.values import dtype_of
+
 # ------------------------------------------------------------- shapes ------
 S = None            # a scalar (a Python float for float64, np.float32 for float32)
 ALL = ((5,), S, (3, 4), (2, 3, 4))    # the first shape of a row is its quick-tier case
@@ -199,12 +201,6 @@ def _leaves(v):
     return [v]
 
 
-def _dtype(v):
-    if isinstance(v, (np.ndarray, np.generic)):
-        return v.dtype
-    return np.asarray(v).dtype
-
-
 def check_primal(r, args, dtype):
     """The compiled primal equals NumPy: structure, value, shape and dtype."""
     want = function(r)(*_copy(args))
@@ -214,7 +210,7 @@ def check_primal(r, args, dtype):
     rtol = 1e-12 if dtype == np.float64 else 1e-5
     for g, w in zip(gl, wl):
         assert np.shape(g) == np.shape(w), f"{row_id(r)}: shape {np.shape(g)}, NumPy {np.shape(w)}"
-        assert _dtype(g) == _dtype(w), f"{row_id(r)}: dtype {_dtype(g)}, NumPy {_dtype(w)}"
+        assert dtype_of(g) == dtype_of(w), f"{row_id(r)}: dtype {dtype_of(g)}, NumPy {dtype_of(w)}"
         w64 = np.asarray(w, np.float64)
         scale = float(np.max(np.abs(w64), initial=0.0))
         np.testing.assert_allclose(np.asarray(g, np.float64), w64, rtol=rtol, atol=rtol * scale + 1e-300,

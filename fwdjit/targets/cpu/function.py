@@ -283,7 +283,7 @@ class FwdjitFunction(TargetFunction):
                 or len(primals) != self._nparams or len(tangents) != self._nparams:
             raise self.count_error(primals, tangents)
         mask = tuple(t is not None for t in tangents)
-        bad = self.explain(primals, (None,) * len(primals), None)     # complex arguments
+        bad = self.complex_argument(primals, (None,) * len(primals))    # complex primals
         if bad is not None:
             raise bad
         for name, p, t in zip(self.params, primals, tangents):
@@ -369,13 +369,20 @@ class FwdjitFunction(TargetFunction):
                             f"entries (one per parameter, None for no tangent); given primals as "
                             f"{desc(primals)} and tangents as {desc(tangents)}")
 
-    def explain(self, primals, tangents, exc):
+    def complex_argument(self, primals, tangents):
+        """The TangentError for the first complex primal or tangent, or None (real code only)."""
         for name, p, t in zip(self.params, primals, tangents):
             if is_complex_value(p) or is_complex_value(t):
                 return TangentError(
                     f"jvp of {self.name}: argument '{name}' is complex ({describe(p if is_complex_value(p) else t)}); "
                     f"fwdjit differentiates real-valued code only: pass the real and imaginary parts as "
                     f"separate float arguments")
+        return None
+
+    def explain(self, primals, tangents, exc):
+        bad = self.complex_argument(primals, tangents)
+        if bad is not None:
+            return bad
         for name, p, t in zip(self.params, primals, tangents):
             if t is None:
                 continue

@@ -230,11 +230,7 @@ def test_primal_and_jvp_float32(fn, make):
 
 
 #: float32 forms that fail, each for its reason (strict: a fix shows up as a failure asking to flip it)
-FLOAT32_GAPS = {
-    "r_concat": "np.r_[a, b, 2.0] of float32 arrays is float64 in fwdjit: the literal item becomes a "
-                "float64 array (fj.r_item) before np.concatenate, where NumPy 2 treats it as a weak "
-                "scalar and keeps float32 (issue 14)",
-}
+FLOAT32_GAPS = {}
 
 
 def _float32_params():
@@ -248,6 +244,23 @@ def _float32_params():
 @pytest.mark.parametrize("fn,make", _float32_params())
 def test_primal_and_jvp_float32_all(fn, make):
     _check(fn, make(), np.float32)
+
+
+def r_mixed(a, n):
+    return np.r_[a, 2.0, -1, a * 3.0] * n
+
+
+def test_r_numbers_are_weak_scalars():
+    """A number written in np.r_[...] takes the float array's dtype (NumPy 2's weak scalars): float32
+    arrays give float32, an int array gives float64, as NumPy; the numbers carry no tangent."""
+    f = fwdjit.fwdjit(r_mixed)
+    for a in (arr(3).astype(np.float32), arr(3)):
+        got, ref = f(a, 2.0), r_mixed(a, 2.0)
+        assert got.dtype == ref.dtype and got.shape == ref.shape
+        np.testing.assert_allclose(got, ref, rtol=1e-6)
+        check_jvp(f, (a, 2.0))
+    ints = np.arange(3)
+    assert fwdjit.fwdjit(r_concat)(ints, ints).dtype == r_concat(ints, ints).dtype == np.float64
 
 
 # ----------------------------------------- the cross product of ndims and axes
@@ -300,10 +313,14 @@ def sum_dtype(x):
     return np.sum(x, axis=0, dtype=np.float32)
 
 
+def roll_axes(x):
+    return np.roll(x, (1, 2), axis=(0, 1))
+
+
 @pytest.mark.parametrize("fn,words", [(variable_axis, "axis must be a literal"),
                                       (squeeze_no_axis, "np.squeeze without axis"),
                                       (r_slice, "slice"), (einsum_ellipsis, "ellipsis"),
-                                      (sum_dtype, "dtype")])
+                                      (sum_dtype, "dtype"), (roll_axes, "np.roll over several axes")])
 def test_refused_with_a_located_error(fn, words):
     with pytest.raises(UnsupportedCall) as exc:
         fwdjit.fwdjit(fn)

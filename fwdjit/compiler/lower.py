@@ -53,7 +53,7 @@ _PARAMS = {
 _OTHER = {
     np.squeeze: ("a", "axis"), np.rollaxis: ("a", "axis", "start"), np.repeat: ("a", "repeats", "axis"),
     np.diff: ("a", "n", "axis", "prepend", "append"), np.matmul: ("a", "b"), np.inner: ("a", "b"),
-    np.kron: ("a", "b"), np.tensordot: ("a", "b", "axes"),
+    np.kron: ("a", "b"), np.tensordot: ("a", "b", "axes"), np.roll: ("a", "shift", "axis"),
     np.cross: ("a", "b", "axisa", "axisb", "axisc", "axis"),
 }
 _METHODS = {"squeeze": ("axis",), "repeat": ("repeats", "axis")}
@@ -275,6 +275,15 @@ class _Lower(ast.NodeTransformer):
             return node                       # Numba's own (flattened)
         return ast.copy_location(self.fj("repeat_axis", [b["a"], b["repeats"], self.const(axis)]), node)
 
+    def fn_roll(self, node, b):
+        axis = self.literal(b["axis"], "axis", "np.roll(x, 1, axis=0)") if "axis" in b else None
+        if axis is None:
+            return node                       # Numba's own (flattened)
+        if isinstance(axis, tuple):
+            raise self.error(b["axis"], "np.roll over several axes is not supported",
+                             "roll one axis at a time: np.roll(np.roll(x, 1, axis=0), 2, axis=1)")
+        return ast.copy_location(self.fj("roll_axis", [b["a"], b["shift"], self.const(axis)]), node)
+
     def fn_diff(self, node, b):
         self.refuse_extra(node, b, "np.diff", ("a", "n", "axis"))
         if "axis" not in b:
@@ -312,7 +321,10 @@ class _Lower(ast.NodeTransformer):
             call = ast.Call(ast.Attribute(ast.Name("np", ast.Load()), "concatenate", ast.Load()),
                             [ast.Tuple(parts, ast.Load())], [ast.keyword("axis", ast.Constant(1))])
         else:
-            parts = [self.fj("r_item", [it]) for it in items]
+            # a number written literally takes a float array's dtype, as NumPy's weak scalars do
+            like = next((it for it in items if R.const_value(it) is None), None)
+            parts = [self.fj("r_item", [it]) if like is None or R.const_value(it) is None
+                     else self.fj("r_scalar", [it, like]) for it in items]
             call = ast.Call(ast.Attribute(ast.Name("np", ast.Load()), "concatenate", ast.Load()),
                             [ast.Tuple(parts, ast.Load())], [])
         self.info.namespace.setdefault("np", np)

@@ -1,5 +1,5 @@
-"""Shape functions with axes that Numba lacks: ``squeeze(axis)``, ``rollaxis``, ``repeat(axis)``,
-``diff(n, axis)``, ``gradient`` (with a scalar spacing, 1-D or with ``axis``), ``c_`` items.
+"""Shape functions with axes that Numba lacks: ``squeeze(axis)``, ``rollaxis``, ``roll(axis)``,
+``repeat(axis)``, ``diff(n, axis)``, ``gradient`` (with a scalar spacing, 1-D or with ``axis``), ``c_`` items.
 
 All are linear in the array (``gradient`` also depends on its spacing), so one
 function serves primal and tangent.  The code is generated per ndim and literal axis:
@@ -20,7 +20,8 @@ from numba.extending import overload
 
 from .codegen import NOT_LITERAL, build, fail, is_array, normalize_axes, safe_name, static
 
-__all__ = ["squeeze_axis", "rollaxis", "repeat_axis", "diff_axis", "gradient", "c_item", "r_item"]
+__all__ = ["squeeze_axis", "rollaxis", "repeat_axis", "diff_axis", "gradient", "c_item", "r_item", "r_scalar",
+           "roll_axis"]
 
 _MOD = __name__
 
@@ -61,6 +62,26 @@ def _ov_r_item(x):
     if isinstance(x, (types.Number, types.Boolean)):
         return lambda x: np.full(1, x)
     return lambda x: np.atleast_1d(x)
+
+
+def r_scalar(x, like):
+    """A number written literally in ``np.r_[...]`` as a (1,) array, with the dtype of the float
+    array ``like`` (another item): NumPy 2 treats a Python number as a weak scalar, so
+    ``np.r_[a32, 2.0]`` stays float32, while ``np.full(1, 2.0)`` would be float64.
+
+    >>> r_scalar(2.0, np.ones(2, np.float32)).dtype, r_scalar(2.0, np.arange(2)).dtype
+    (dtype('float32'), dtype('float64'))
+    """
+    like = np.asarray(like)
+    return np.full(1, x, like.dtype if like.dtype.kind == "f" else None)
+
+
+@overload(r_scalar)
+def _ov_r_scalar(x, like):
+    if isinstance(like, types.Array) and isinstance(like.dtype, types.Float):
+        dt = like.dtype
+        return lambda x, like: np.full(1, x, dt)
+    return lambda x, like: np.full(1, x)
 
 
 def _arr(x, what):
@@ -130,6 +151,30 @@ def _ov_repeat_axis(x, repeats, axis):
     src = (f"def {name}(x, repeats, axis):\n    out = np.empty(({shape},), x.dtype)\n"
            f"    for i in range(x.shape[{a}]):\n        for r in range(repeats):\n"
            f"            out[{oidx}] = x[{idx}]\n    return out\n")
+    return build(src, name, {}, _MOD)
+
+
+def roll_axis(x, shift, axis):
+    return np.roll(x, shift, axis=axis)
+
+
+@overload(roll_axis, prefer_literal=True)
+def _ov_roll_axis(x, shift, axis):
+    _arr(x, "roll")
+    ax = static(axis)
+    if ax is NOT_LITERAL:
+        return None
+    if not isinstance(shift, types.Integer):
+        fail("roll with axis: shift must be one int")
+    a = normalize_axes(ax, x.ndim)[0]
+    n = x.ndim
+    name = safe_name("roll", n, "a", a)
+    idx = ", ".join(":" if k != a else "i" for k in range(n))
+    oidx = ", ".join(":" if k != a else "j" for k in range(n))
+    src = (f"def {name}(x, shift, axis):\n    out = np.empty_like(x)\n    m = x.shape[{a}]\n"
+           f"    if m == 0:\n        return out\n    s = shift % m\n"
+           f"    for i in range(m):\n        j = i + s\n        if j >= m:\n            j -= m\n"
+           f"        out[{oidx}] = x[{idx}]\n    return out\n")
     return build(src, name, {}, _MOD)
 
 

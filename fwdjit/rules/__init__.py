@@ -42,7 +42,7 @@ from __future__ import annotations
 
 from . import elementwise, linalg, lowrank, npimpl, reductions, runtime_rules, shapes  # noqa: F401  (fill the tables)
 from .core import (BINOP_RULES, METHOD_RULES, RULES, ZERO, Rule, RuleCall, add_terms, bilinear,  # noqa: F401
-                   linear, partials, zero_rule)
+                   const_value, linear, partials, zero_rule)
 from .shapes import LINEAR_ATTRS, ZERO_ATTRS  # noqa: F401
 
 # ---------------------------------------------------------- user rules -----

@@ -97,7 +97,8 @@ def _gradient(c):
 
 
 for _f in (npimpl.sum_axis, npimpl.mean_axis, npimpl.cumsum_axis, npimpl.squeeze_axis, npimpl.rollaxis,
-           npimpl.repeat_axis, npimpl.diff_axis, npimpl.c_item, npimpl.r_item, npimpl.center):
+           npimpl.repeat_axis, npimpl.diff_axis, npimpl.c_item, npimpl.r_item, npimpl.center,
+           npimpl.roll_axis):
     RULES[_f] = linear_static(0)
 RULES[npimpl.max_axis] = jvp_helper("max_axis_jvp")
 RULES[npimpl.min_axis] = jvp_helper("min_axis_jvp")
@@ -110,6 +111,7 @@ RULES[npimpl.cumprod_axis_jvp] = _not_twice("np.cumprod with axis")
 RULES[npimpl.var_axis] = _var(False)
 RULES[npimpl.std_axis] = _var(True)
 RULES[npimpl.var_scale] = zero_rule("var_scale")
+RULES[npimpl.r_scalar] = zero_rule("r_scalar")     # a literal number: no tangent
 RULES[npimpl.gradient] = Rule(_gradient, nondiff={2})
 RULES[npimpl.einsum] = multilinear()
 for _f in (npimpl.tensordot, npimpl.matmul, npimpl.inner, npimpl.kron, npimpl.cross):

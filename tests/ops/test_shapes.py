@@ -54,6 +54,9 @@ row(H, "rot90", "np.rot90(a)", shapes=ND2, f32=True)
 row(H, "rot90", "np.rot90(a, 3)", shapes=((3, 4),), form="k")
 row(H, "rot90", "np.rot90(a, 1, (1, 2))", shapes=ND3, form="axes",
     xfail="Numba's np.rot90 takes no axes argument")
+row(H, "roll", "np.roll(a, 2)", shapes=ND1, f32=True)
+row(H, "roll", "np.roll(a, -1, axis=0)", shapes=ND2, form="axis=", f32=True)   # fwdjit.npimpl
+row(H, "roll", "np.roll(a, 5, axis=-1) * np.roll(a, -2, 1)", shapes=ND2, form="axis=", readme=False)
 row(H, "split", "s = np.split(a, 3)\nreturn s[0], s[2] * s[1]", shapes=((6,), (3, 4)), f32=True)
 row(H, "split", "s = np.split(a, (1, 3), axis=1)\nreturn s[0], s[2]", shapes=((3, 4),), form="axis=")
 row(H, "array_split", "s = np.array_split(a, 3)\nreturn s[0], s[2]", shapes=((7,), (5, 2)), f32=True)

@@ -134,20 +134,32 @@ def _ov_rollaxis(x, axis, start):
     return build(f"def {name}(x, axis, start):\n    return np.transpose(x, {perm!r})\n", name, {}, _MOD)
 
 
-@overload(repeat_axis, prefer_literal=True)
-def _ov_repeat_axis(x, repeats, axis):
-    _arr(x, "repeat")
+def _one_axis(x, axis, count, what, count_name):
+    """The literal ``axis`` of ``x`` made non-negative (None: not a literal yet); ``count`` must be an int."""
+    _arr(x, what)
     ax = static(axis)
     if ax is NOT_LITERAL:
         return None
-    if not isinstance(repeats, types.Integer):
-        fail("repeat with axis: repeats must be one int")
-    a = normalize_axes(ax, x.ndim)[0]
+    if not isinstance(count, types.Integer):
+        fail(f"{what} with axis: {count_name} must be one int")
+    return normalize_axes(ax, x.ndim)[0]
+
+
+def _index_along(ndim, axis, index):
+    """``x[:, i, :]``'s index text: ``index`` at ``axis``, ``:`` elsewhere."""
+    return ", ".join(index if k == axis else ":" for k in range(ndim))
+
+
+@overload(repeat_axis, prefer_literal=True)
+def _ov_repeat_axis(x, repeats, axis):
+    a = _one_axis(x, axis, repeats, "repeat", "repeats")
+    if a is None:
+        return None
     n = x.ndim
     name = safe_name("repeat", n, "a", a)
     shape = ", ".join(f"x.shape[{k}] * repeats" if k == a else f"x.shape[{k}]" for k in range(n))
-    idx = ", ".join(":" if k != a else "i" for k in range(n))
-    oidx = ", ".join(":" if k != a else "i * repeats + r" for k in range(n))
+    idx = _index_along(n, a, "i")
+    oidx = _index_along(n, a, "i * repeats + r")
     src = (f"def {name}(x, repeats, axis):\n    out = np.empty(({shape},), x.dtype)\n"
            f"    for i in range(x.shape[{a}]):\n        for r in range(repeats):\n"
            f"            out[{oidx}] = x[{idx}]\n    return out\n")
@@ -160,17 +172,12 @@ def roll_axis(x, shift, axis):
 
 @overload(roll_axis, prefer_literal=True)
 def _ov_roll_axis(x, shift, axis):
-    _arr(x, "roll")
-    ax = static(axis)
-    if ax is NOT_LITERAL:
+    a = _one_axis(x, axis, shift, "roll", "shift")
+    if a is None:
         return None
-    if not isinstance(shift, types.Integer):
-        fail("roll with axis: shift must be one int")
-    a = normalize_axes(ax, x.ndim)[0]
     n = x.ndim
     name = safe_name("roll", n, "a", a)
-    idx = ", ".join(":" if k != a else "i" for k in range(n))
-    oidx = ", ".join(":" if k != a else "j" for k in range(n))
+    idx, oidx = _index_along(n, a, "i"), _index_along(n, a, "j")
     src = (f"def {name}(x, shift, axis):\n    out = np.empty_like(x)\n    m = x.shape[{a}]\n"
            f"    if m == 0:\n        return out\n    s = shift % m\n"
            f"    for i in range(m):\n        j = i + s\n        if j >= m:\n            j -= m\n"

@@ -179,9 +179,9 @@ class _Lower(ast.NodeTransformer):
         ddof = bound.get("ddof")
         ddof_zero = ddof is None or (isinstance(ddof, ast.Constant) and ddof.value == 0)
         if axis is None and not keep and ddof_zero and op not in ("var", "std", "cumprod"):
-            return self.whole_array(node, name)   # Numba's own (var, std, cumprod: ours, which have a rule)
+            return self.numba_form(node, name, False)   # Numba's own (var, std, cumprod: ours, with a rule)
         if op in ("sum", "cumsum") and isinstance(axis, int) and not keep:
-            return self.without_keepdims(node)   # Numba's own is right
+            return self.numba_form(node, name, True)    # Numba's own is right
         x = bound["a"]
         if op in ("cumsum", "cumprod"):
             return ast.copy_location(self.fj(f"{op}_axis", [x, self.const(axis)]), node)
@@ -191,21 +191,16 @@ class _Lower(ast.NodeTransformer):
         return ast.copy_location(self.fj(f"{op}_axis", [x, self.const(axis), self.const(bool(keep))]), node)
 
     @staticmethod
-    def whole_array(node, name):
-        """``np.op(x, axis=None, keepdims=False)`` as ``np.op(x)`` (``x.op()`` for a method): Numba's
-        reductions other than sum take neither keyword."""
-        if not node.keywords and len(node.args) == (0 if name.startswith(".") else 1):
+    def numba_form(node, name, keep_axis):
+        """The reduction as Numba's own takes it: the array and, where ``keep_axis``, its one axis.
+        NumPy's defaults written out (``axis=None``, ``keepdims=False``, ``ddof=0``) are dropped:
+        Numba's reductions take no keepdims and, but for sum, no axis. An unchanged call is returned
+        as it is."""
+        args = node.args[:(0 if name.startswith(".") else 1) + keep_axis]
+        keywords = [k for k in node.keywords if keep_axis and k.arg == "axis"]
+        if len(args) == len(node.args) and len(keywords) == len(node.keywords):
             return node
-        args = [] if name.startswith(".") else node.args[:1]
-        return ast.copy_location(ast.Call(func=node.func, args=args, keywords=[]), node)
-
-    @staticmethod
-    def without_keepdims(node):
-        """The call without ``keepdims=False`` (NumPy's default, a keyword Numba's reductions lack)."""
-        if not any(k.arg == "keepdims" for k in node.keywords):
-            return node
-        kept = [k for k in node.keywords if k.arg != "keepdims"]
-        return ast.copy_location(ast.Call(func=node.func, args=node.args, keywords=kept), node)
+        return ast.copy_location(ast.Call(func=node.func, args=args, keywords=keywords), node)
 
     # ----------------------------------------------------------- products
     def fn_matmul(self, node, b):

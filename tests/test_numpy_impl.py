@@ -229,19 +229,8 @@ def test_primal_and_jvp_float32(fn, make):
     _check(fn, make(), np.float32)
 
 
-#: float32 forms that fail, each for its reason (strict: a fix shows up as a failure asking to flip it)
-FLOAT32_GAPS = {}
-
-
-def _float32_params():
-    return [pytest.param(fn, make, id=fn.__name__, marks=[pytest.mark.xfail(strict=True,
-                                                                             reason=FLOAT32_GAPS[fn.__name__])]
-                         if fn.__name__ in FLOAT32_GAPS else [])
-            for fn, make in QUICK]
-
-
 @pytest.mark.exhaustive
-@pytest.mark.parametrize("fn,make", _float32_params())
+@pytest.mark.parametrize("fn,make", QUICK, ids=[f.__name__ for f, _ in QUICK])
 def test_primal_and_jvp_float32_all(fn, make):
     _check(fn, make(), np.float32)
 

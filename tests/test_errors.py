@@ -260,7 +260,7 @@ def u_obj_method(x):
 
 
 def u_method_no_rule(x):
-    return np.sum(x.clip(0.0, 1.0))  # <- method-no-rule
+    return np.sum(x.conj())  # <- method-no-rule
 
 
 def u_attr_no_rule(x):
@@ -282,7 +282,15 @@ def u_recursion(x, n):
 
 
 def u_axis_max(x):
-    return np.linalg.norm(x, axis=0)[0]  # <- axis-max
+    return np.linalg.norm(x, 1)  # <- axis-max
+
+
+def u_eigh_uplo(x):
+    return np.linalg.eigh(x, "U")[0]  # <- eigh-uplo
+
+
+def u_svd_values(x):
+    return np.linalg.svd(x, compute_uv=False)  # <- svd-values
 
 
 async def u_async(x):  # <- async
@@ -338,15 +346,19 @@ CASES = [
 
 LATE_CASES = [
     # only known once it is clear which values carry derivatives: raised by the first jvp
-    ("method-no-rule", u_method_no_rule, UnsupportedCall, ".clip()", "supported method",
+    ("method-no-rule", u_method_no_rule, UnsupportedCall, ".conj()", "supported method",
      (np.array([1.0, 2.0]),), (np.ones(2),)),
     ("attr-no-rule", u_attr_no_rule, UnsupportedSyntax, ".imag", "supported", (np.array([1.0, 2.0]),),
      (np.ones(2),)),
     ("and-or", u_andor_value, UnsupportedSyntax, "'and'/'or'", "conditional expression", (1.0, 2.0),
      (1.0, 1.0)),
     ("recursion", u_recursion, UnsupportedSyntax, "recursive", "loop", (1.0, 3), (1.0, None)),
-    ("axis-max", u_axis_max, UnsupportedCall, "np.linalg.norm with ord/axis", "np.sqrt(np.sum(x * x))",
+    ("axis-max", u_axis_max, UnsupportedCall, "np.linalg.norm with ord and no axis", "axis=0",
      (np.ones((2, 2)),), (np.ones((2, 2)),)),
+    ("eigh-uplo", u_eigh_uplo, UnsupportedCall, "np.linalg.eigh with UPLO", "lower triangle",
+     (np.eye(2),), (np.ones((2, 2)),)),
+    ("svd-values", u_svd_values, UnsupportedCall, "compute_uv", "full_matrices=False",
+     (np.eye(2),), (np.ones((2, 2)),)),
 ]
 
 

@@ -9,6 +9,7 @@ re-exported by :mod:`fwdjit.runtime`); the rules table
 * :mod:`~fwdjit.npimpl.products`: ``einsum tensordot matmul inner kron cross``, ``np.dot`` of
   scalars and N-d arrays;
 * :mod:`~fwdjit.npimpl.shapes`: ``squeeze rollaxis repeat diff gradient`` with axes;
+* :mod:`~fwdjit.npimpl.decompositions`: tangents of ``eigh eigvalsh svd``;
 * :mod:`~fwdjit.npimpl.codegen`: what they are built from;
 * :mod:`~fwdjit.npimpl.rules_support`: helpers of derivative rules (``cumprod_jvp``...) and forms
   Numba lacks that rules need (``a.swapaxes()``, ``atleast_Nd`` of a scalar).
@@ -17,9 +18,10 @@ re-exported by :mod:`fwdjit.runtime`); the rules table
 >>> float(sum_axis(np.ones((2, 3)), (0, 1), False))
 6.0
 """
-from . import products, reductions, shapes
+from . import decompositions, products, reductions, shapes
+from .decompositions import *  # noqa: F401,F403
 from .products import *  # noqa: F401,F403
 from .reductions import *  # noqa: F401,F403
 from .shapes import *  # noqa: F401,F403
 
-__all__ = list(reductions.__all__) + list(products.__all__) + list(shapes.__all__)
+__all__ = list(decompositions.__all__) + list(reductions.__all__) + list(products.__all__) + list(shapes.__all__)

@@ -1,4 +1,5 @@
-"""Rules of linear algebra: ``@``, ``dot matmul vdot outer inner kron cross``, ``.dot``, ``det slogdet inv solve``.
+"""Rules of linear algebra: ``@``, ``dot matmul vdot outer inner kron cross``, ``.dot``, ``det slogdet inv solve``,
+``eigh eigvalsh svd`` (their tangents: :mod:`fwdjit.npimpl.decompositions`).
 
 Products are bilinear: ``d(a @ b) = da @ b + a @ db``; a low-rank tangent
 ``A Bᵀ`` stays factored through them (:mod:`fwdjit.rules.lowrank`).
@@ -45,6 +46,28 @@ def _solve(c):
     return c.same_call([A.p(), add_terms(terms)], {})
 
 
+def _decomposition(template, what, hint):
+    """``np.linalg.<name>(a)`` alone: its tangent from ``template``; other arguments are refused."""
+    rule = partials(template)
+
+    def fn(c):
+        if len(c.args) != 1 or c.kw:
+            raise c.gen.unsupported(what, hint)
+        return rule.fn(c)
+    return Rule(fn, diff=(0,))
+
+
+def _svd(c):
+    """``np.linalg.svd(a)`` or ``svd(a, full_matrices=False)``: (du, ds, dvh); ``compute_uv`` is refused."""
+    extra = dict(zip(("full_matrices",), c.args[1:]), **c.kw)
+    if len(c.args) > 2 or set(extra) - {"full_matrices"}:
+        raise c.gen.unsupported("np.linalg.svd with compute_uv or hermitian",
+                                "call np.linalg.svd(a, full_matrices=False) and use its s")
+    if not c.active(0):
+        return None
+    return c.fill("fj.svd_jvp({y}[0], {y}[1], {y}[2], {g})", g=c.args[0].t)
+
+
 for _f in (np.vdot, np.outer, np.inner, np.kron, np.cross):
     RULES[_f] = Rule(bilinear)
 for _f in (np.dot, np.matmul):
@@ -54,5 +77,10 @@ RULES[np.linalg.det] = partials("{y} * np.trace(np.linalg.solve({0}, {g}))")
 RULES[np.linalg.slogdet] = partials("(fj.zero({y}[0]), np.trace(np.linalg.solve({0}, {g})))")
 RULES[np.linalg.inv] = partials("-({y} @ ({g} @ {y}))")
 RULES[np.linalg.solve] = Rule(_solve)
+RULES[np.linalg.eigh] = _decomposition("fj.eigh_jvp({y}[0], {y}[1], {g})", "np.linalg.eigh with UPLO",
+                                       "pass the symmetric matrix alone: its lower triangle is read")
+RULES[np.linalg.eigvalsh] = _decomposition("fj.eigvalsh_jvp({0}, {g})", "np.linalg.eigvalsh with UPLO",
+                                           "pass the symmetric matrix alone: its lower triangle is read")
+RULES[np.linalg.svd] = Rule(_svd, diff=(0,))
 BINOP_RULES[ast.MatMult] = Rule(_matmul_op)
 METHOD_RULES["dot"] = Rule(_method_dot)

@@ -92,9 +92,22 @@ def _draw(dom, shape, rng):
         v = rng.choice((0.35, 0.85), size)
     elif dom == "distinct":        # no ties (max, sort, partition), gaps >= 0.1
         v = rng.permutation(np.linspace(-2.0, 2.0, size)) + rng.uniform(-0.02, 0.02, size)
+    elif dom == "dabs":            # distinct magnitudes >= 0.3, random signs (max/min of abs: inf-norms)
+        v = (rng.permutation(np.linspace(0.3, 2.0, size)) + rng.uniform(-0.01, 0.01, size)) \
+            * rng.choice((-1.0, 1.0), size)
     elif dom == "mat":             # well-conditioned square matrices (det, solve, inv)
         n = shape[-1]
         v = (3.0 * np.eye(n) + rng.uniform(-0.5, 0.5, shape)).ravel()
+    elif dom == "sym":             # symmetric, eigenvalues about 2 apart (eigh, eigvalsh)
+        n = shape[-1]
+        b = rng.uniform(-0.25, 0.25, shape)
+        v = (b + np.swapaxes(b, -1, -2) + np.diag(2.0 * np.arange(1, n + 1))).ravel()
+    elif dom == "sep":             # singular values about 1 apart (svd)
+        k = min(shape[-2:])
+        v = rng.uniform(-0.1, 0.1, shape)
+        for i in range(k):
+            v[..., i, i] += k - i
+        v = v.ravel()
     else:
         raise ValueError(f"unknown domain {dom!r}")
     return v if shape is None else v.reshape(shape)

@@ -56,7 +56,7 @@ _OTHER = {
     np.kron: ("a", "b"), np.tensordot: ("a", "b", "axes"), np.roll: ("a", "shift", "axis"),
     np.cross: ("a", "b", "axisa", "axisb", "axisc", "axis"),
 }
-_METHODS = {"squeeze": ("axis",), "repeat": ("repeats", "axis")}
+_METHODS = {"squeeze": ("axis",), "repeat": ("repeats", "axis"), "clip": ("min", "max")}
 
 
 class _Lower(ast.NodeTransformer):
@@ -150,6 +150,8 @@ class _Lower(ast.NodeTransformer):
             return self.einsum(node)
         if obj is np.gradient:
             return self.gradient(node)
+        if obj is np.linalg.norm:
+            return self.norm(node)
         try:
             params = _OTHER.get(obj)
         except TypeError:
@@ -249,6 +251,71 @@ class _Lower(ast.NodeTransformer):
                 ax = {k: a for k in ax}
         return ast.copy_location(self.fj("cross", [b["a"], b["b"]] + [self.const(ax[k]) for k in
                                                                         ("axisa", "axisb", "axisc")]), node)
+
+    def norm(self, node):
+        """``np.linalg.norm(x, ord, axis=k, keepdims)`` as NumPy defines it along the axes (reductions
+        fwdjit has); without ``axis``, Numba's own (whole-array norms, where the rule takes no ``ord``)."""
+        b = self.bind(node, ("x", "ord", "axis", "keepdims"), "np.linalg.norm")
+        axis = self.literal(b["axis"], "axis", "np.linalg.norm(x, axis=1)") if "axis" in b else None
+        keep = self.literal(b["keepdims"], "keepdims", "np.linalg.norm(x, axis=1, keepdims=True)") \
+            if "keepdims" in b else False
+        ord_ = self.norm_ord(b["ord"]) if "ord" in b else None
+        if axis is None:
+            if keep:
+                raise self.error(node, "np.linalg.norm with keepdims and no axis is not supported",
+                                 "pass the axes: np.linalg.norm(x, axis=(0, 1), keepdims=True) for a matrix")
+            if ord_ is not None:
+                return node                   # Numba's own; its rule refuses ord, with a hint
+            # NumPy's norm of any ndim without ord: the 2-norm of the flattened array (Numba: 1-d, 2-d only)
+            self.info.namespace.setdefault("np", np)
+            flat = ast.Call(ast.Attribute(ast.Name("np", ast.Load()), "ravel", ast.Load()), [b["x"]], [])
+            return ast.copy_location(ast.Call(node.func, [flat], []), node)
+        axes = axis if isinstance(axis, tuple) else (axis,)
+        x = b["x"]
+        np_ = ast.Name("np", ast.Load())
+        self.info.namespace.setdefault("np", np)
+
+        def red(op, arg):
+            return self.fj(f"{op}_axis", [arg, self.const(axes), self.const(bool(keep))])
+
+        def call(name, *args):
+            return ast.Call(ast.Attribute(np_, name, ast.Load()), list(args), [])
+        square = ast.BinOp(x, ast.Pow(), ast.Constant(2))
+        if len(axes) == 2 and ord_ in (None, "fro"):
+            out = call("sqrt", red("sum", square))
+        elif len(axes) != 1 or isinstance(ord_, str) or ord_ == 0:
+            raise self.error(node, f"np.linalg.norm with ord={ord_!r} and axis={axis!r} is not supported",
+                             "vector norms (one axis) take ord None, 1, 2, inf, -inf or another number, "
+                             "matrix norms (two axes) ord None or 'fro'")
+        elif ord_ is None or ord_ == 2:
+            out = call("sqrt", red("sum", square))
+        elif ord_ in (np.inf, -np.inf):
+            out = red("max" if ord_ > 0 else "min", call("abs", x))
+        elif ord_ == 1:
+            out = red("sum", call("abs", x))
+        else:
+            out = ast.BinOp(red("sum", ast.BinOp(call("abs", x), ast.Pow(), self.const(float(ord_)))),
+                            ast.Pow(), self.const(1.0 / ord_))
+        return ast.copy_location(out, node)
+
+    def norm_ord(self, node):
+        """The value of ``ord``: a literal, ``np.inf`` or ``-np.inf`` (or a module-level constant)."""
+        neg = isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub)
+        value = resolve_attr(self.info, node.operand if neg else node)
+        if isinstance(value, float) and not isinstance(node, ast.Constant):      # np.inf
+            return -value if neg else value
+        value = self.literal(node, "ord", "np.linalg.norm(x, np.inf, axis=1)")
+        if value is not None and not isinstance(value, (int, float, str)):
+            raise self.error(node, f"np.linalg.norm with ord={value!r} is not supported",
+                             "ord is None, a number, np.inf, -np.inf or 'fro'")
+        return value
+
+    def fn_clip(self, node, b):
+        """``x.clip(lo, hi)``: ``np.clip(x, lo, hi)`` (Numba has the function, not the method)."""
+        self.info.namespace.setdefault("np", np)
+        none = ast.Constant(None)
+        return ast.copy_location(ast.Call(ast.Attribute(ast.Name("np", ast.Load()), "clip", ast.Load()),
+                                          [b["a"], b.get("min", none), b.get("max", none)], []), node)
 
     # ------------------------------------------------------------- shapes
     def fn_squeeze(self, node, b):

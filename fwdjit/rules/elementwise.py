@@ -117,6 +117,7 @@ def _clip(c):
     x = c.args[0]
     lo = c.args[1] if len(c.args) > 1 else c.kw.get("a_min")
     hi = c.args[2] if len(c.args) > 2 else c.kw.get("a_max")
+    lo, hi = (None if b is None or _is_none(b.p()) else b for b in (lo, hi))     # np.clip(x, None, hi)
     inner = x.t if x.active else num(0.0)
     if lo is not None:
         cond = ast.Compare(x.p(), [ast.Lt()], [lo.p()])
@@ -125,6 +126,10 @@ def _clip(c):
         cond = ast.Compare(x.p(), [ast.Gt()], [hi.p()])
         inner = c.gen.fj_call("select", [cond, hi.t if hi.active else num(0.0), inner])
     return inner
+
+
+def _is_none(node):
+    return isinstance(node, ast.Constant) and node.value is None
 
 
 def _where(c):

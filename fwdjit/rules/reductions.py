@@ -71,7 +71,9 @@ def _cumprod(c):
 
 def _norm(c):
     if len(c.args) > 1 or c.kw:
-        raise c.gen.unsupported("np.linalg.norm with ord/axis", "write the norm with np.sqrt(np.sum(x * x))")
+        raise c.gen.unsupported("np.linalg.norm with ord and no axis",
+                                "pass the axis: np.linalg.norm(x, ord, axis=0) for a vector, "
+                                "axis=(0, 1) for a matrix (ord None or 'fro')")
     x = c.args[0]
     return ast.BinOp(ast.Call(ast.Attribute(ast.Name("np", ast.Load()), "vdot", ast.Load()),
                               [ast.Call(ast.Attribute(ast.Name("np", ast.Load()), "ravel", ast.Load()), [x.p()], []),

@@ -4,7 +4,6 @@ import pytest
 from .harness import ND1, ND2, S, params, row, run_case
 
 R = "reductions"
-WT14N = "Numba cannot compile this form; fwdjit/npimpl (issue #14, wt14n) implements it"
 row(R, "sum", "np.sum(a)", f32=True)
 row(R, "sum", "np.sum(a, axis=0)", shapes=ND1, form="axis=")
 row(R, "sum", "np.sum(a, axis=-1)", shapes=ND2, form="axis=", readme=False)
@@ -30,9 +29,18 @@ row(R, "vdot", "np.vdot(a, b)", "real", "real", shapes=(((3, 4), (3, 4)),), form
     xfail="Numba compiles np.vdot for 1-d arrays only")
 row(R, "trace", "np.trace(a)", shapes=((3, 4),))
 row(R, "np.linalg.norm", "np.linalg.norm(a)", "away", shapes=tuple(s for s in ND1 if len(s) < 3), f32=True)
-row(R, "np.linalg.norm", "np.linalg.norm(a)", "away", shapes=((2, 3, 4),), form="3-d",
-    xfail="Numba compiles np.linalg.norm for 1-d and 2-d arrays only")
-row(R, "np.linalg.norm", "np.linalg.norm(a, axis=0)", "away", shapes=ND2, form="axis=", xfail=WT14N)
+row(R, "np.linalg.norm", "np.linalg.norm(a)", "away", shapes=((2, 3, 4),), form="3-d")
+row(R, "np.linalg.norm", "np.linalg.norm(a, axis=0)", "away", shapes=ND2, form="axis=", f32=True)
+row(R, "np.linalg.norm", "np.linalg.norm(a, axis=(0, -1), keepdims=True)", "away", shapes=ND2,
+    form="axis=(i, j)")
+row(R, "np.linalg.norm", "np.linalg.norm(a, 'fro', axis=(0, 1))", "away", shapes=ND2, readme=False,
+    form="fro")
+row(R, "np.linalg.norm", "np.linalg.norm(a, 1, axis=-1, keepdims=True)", "away", shapes=ND1, form="ord=1, axis=",
+    f32=True)
+row(R, "np.linalg.norm", "np.linalg.norm(a, np.inf, axis=0)", "dabs", shapes=ND1, form="ord=±inf, axis=")
+row(R, "np.linalg.norm", "np.linalg.norm(a, -np.inf, axis=0)", "dabs", shapes=ND1, readme=False,
+    form="ord=-inf")
+row(R, "np.linalg.norm", "np.linalg.norm(a, 3, axis=0)", "away", shapes=ND1, form="ord=p, axis=")
 row(R, "builtin max", "max(a, b)", "latA", "latB", shapes=((S, S),), readme=False)
 
 

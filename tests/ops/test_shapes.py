@@ -82,6 +82,8 @@ row(MT, ".swapaxes()", "a.swapaxes(0, 1)", shapes=ND2, f32=True)
 row(MT, ".astype()", "a.astype(np.float64)", shapes=ND1, quick=False)
 row(MT, ".dot()", "a.dot(b)", "real", "real", shapes=(((3, 4), (4,)),), quick=False)
 row(MT, ".T", "a.T", shapes=ND2, quick=False)
+row(MT, ".clip()", "a.clip(-0.65, 0.85)", "latA", shapes=ND1, f32=True)
+row(MT, ".clip()", "a.clip(max=0.85)", "latA", shapes=ND1, readme=False, form="one bound")
 row(MT, ".shape .size .ndim", "a * (a.shape[0] + a.size + a.ndim)", shapes=ND1, quick=False)
 
 

@@ -339,6 +339,10 @@ def compile_error(exc, fn_name, args=(), describe=repr, fallback=None):
     if not isinstance(exc, NumbaError):     # Numba's implementation failed: no frames in its text
         text = (f"TypingError: Numba failed inside its own implementation ({type(exc).__name__}: {exc})\n"
                 + "\n".join(_compiler_locations(exc)))
+    elif not _frames(text.splitlines()):
+        # numba-cuda's type inference lets typing errors of Numba's core (an operator with no
+        # implementation for its operands) through without the lines that locate them
+        text = "\n".join([text, *_compiler_locations(exc)])
     lines = text.splitlines()
     given = _describe_args(args, describe)
     own = next((ln.strip() for ln in lines if ln.strip().startswith("fwdjit: ")

@@ -34,7 +34,11 @@ Device code cannot allocate arrays or call array-level NumPy functions: such
 calls are reported when the function is transformed, with file and line.
 NumPy ufuncs that numba-cuda cannot lower on scalars (``np.exp``,
 ``np.sqrt``, ``np.sign``...) are rewritten to ``math`` functions or small
-helpers in the generated device code.
+helpers in the generated device code.  What numba-cuda's compiler still refuses
+(a type error, a call it has no version of) is reported when the code compiles
+(a call, a launch, or the compile of a kernel of yours that calls a device
+function) as a :class:`~fwdjit.errors.CompileError` at the user's line, with
+Numba's text in its ``numba_message`` and ``__cause__``.
 
 The package, by concern (imports point down this list):
 

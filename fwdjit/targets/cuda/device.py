@@ -10,7 +10,8 @@ as :class:`_DeviceRef` and compiled in the same variant.
 The passes are the compiler's pipeline (:func:`fwdjit.compiler.primal`,
 :func:`fwdjit.compiler.jvp`) with device-code subclasses of its generators and
 :class:`CudaResolver` for intrinsics and callees, then ``float32_twin`` and
-:func:`~fwdjit.targets.cuda.devicecode.device_rewrite`.
+:func:`~fwdjit.targets.cuda.devicecode.device_rewrite`.  What numba-cuda's compiler
+then refuses comes back as fwdjit's located ``CompileError`` (:func:`located_compiles`).
 """
 from __future__ import annotations
 
@@ -36,10 +37,11 @@ from ...compiler.validate import validate
 from ...errors import TangentError, UnsupportedSyntax
 from ..base import TargetFunction, cached, user_python_function
 from ..cache import HEADER, load_module, namespace_key
+from ..numba_errors import compile_error, is_numba_error, numpy_type
 from .devicecode import check_device_code, device_rewrite
 from .intrinsics import ALLOC_PATHS, LOCK, cuda_module, cuda_path, path_rule, simulator_enabled
 
-__all__ = ["CudaResolver", "CudaUnit", "get_unit"]
+__all__ = ["CudaResolver", "CudaUnit", "get_unit", "located_compile", "located_compiles"]
 
 
 class CudaResolver(Resolver):
@@ -294,4 +296,45 @@ class CudaUnit(TargetFunction):
         else:
             dev = cuda.jit(device=True, fastmath=self.options.get("fastmath", False))(fn)
         dev._fwdjit_path = str(path)
-        return dev
+        what = "CUDA kernel" if self.is_kernel else "CUDA device function"
+        return located_compiles(dev, self, f"{what} {self.name}")
+
+
+# ------------------------------------------------------- compile failures
+def located_compile(compile, unit, what):
+    """``compile`` (a dispatcher's ``compile`` or ``compile_device``: argument types in), raising
+    Numba's compile failures as fwdjit's located :class:`~fwdjit.errors.CompileError`.
+
+    The error names the user's line behind the generated code's ``# file:line:`` comments
+    (:func:`~fwdjit.targets.numba_errors.compile_error`), ``what`` ("CUDA kernel f") and the
+    argument types in NumPy's words; it is raised ``from`` Numba's exception.  Anything else
+    (a callee's CompileError already located, a driver error) passes unchanged.
+    """
+    @functools.wraps(compile)
+    def located(sig, *rest):
+        try:
+            return compile(sig, *rest)
+        except Exception as exc:    # noqa: BLE001 - only compile failures are turned, the rest re-raised
+            if not is_numba_error(exc):
+                raise
+            argtypes = getattr(sig, "args", sig)        # a tuple of types, a Signature or a string
+            err = compile_error(exc, what, argtypes if isinstance(argtypes, tuple) else (argtypes,),
+                                lambda t: numpy_type(str(t)),
+                                fallback=(unit.info.filename, unit.info.tree.lineno))
+            raise err from exc.with_traceback(None)
+    return located
+
+
+def located_compiles(disp, unit, what):
+    """``disp``, numba-cuda's dispatcher of code generated from ``unit``, made to raise located
+    errors (:func:`located_compile`) when Numba cannot compile it; returned.
+
+    A kernel compiles in ``compile`` (called by a launch), a device function in ``compile_device``
+    (called when a kernel or device function that calls it is typed, the user's own included).
+    The simulator compiles nothing (it runs the Python code): its dispatchers come back as they are.
+    """
+    if simulator_enabled():
+        return disp
+    method = "compile_device" if disp.targetoptions.get("device") else "compile"
+    setattr(disp, method, located_compile(getattr(disp, method), unit, what))
+    return disp

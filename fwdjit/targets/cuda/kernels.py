@@ -19,6 +19,7 @@ from numba import types as nbtypes
 from ..._version import __version__
 from ...compiler.emit import Source
 from ..cache import HEADER, load_module
+from .device import located_compiles
 from .host import float_result, host_result_dtype, tangent_dtype
 from .intrinsics import cuda_module, simulator_enabled
 
@@ -117,7 +118,7 @@ def build_map_kernel(unit, name, options, mode, variant, kinds, extra, nout, tup
     opts = {} if simulator_enabled() else {"cache": options.get("cache", True)}
     k = cuda_module().jit(getattr(mod, fname), fastmath=options.get("fastmath", False), **opts)
     k._fwdjit_path = str(path)
-    return k
+    return located_compiles(k, unit, f"CUDA elementwise kernel ({mode}) of {name}")
 
 
 def launch_map(kernel, n, args):

@@ -220,6 +220,18 @@ class _Twin(ast.NodeTransformer):
             reduction = obj in _REDUCTIONS
         except TypeError:
             return node
+        if obj is np.linspace and len(node.args) >= 2 and "dtype" not in {k.arg for k in node.keywords}:
+            # NumPy's dtype is that of the ends (float32 ends, weak numbers: float32); Numba's is float64
+            ends = [None if _is_num(e) else self._atomize(e) for e in node.args[:2]]
+            if all(e is not None for e in ends):
+                node.args[:2] = ends
+                return _fj("array_like_common", [node] + [copy.deepcopy(e) for e in ends])
+            ref = next((e for e in ends if e is not None), None)
+            if ref is not None:
+                node.args[:2] = [e if e is not None else _fj("lit", [a, copy.deepcopy(ref)])
+                                 for e, a in zip(ends, node.args[:2])]
+                return _fj("array_like_common", [node, copy.deepcopy(ref), copy.deepcopy(ref)])
+            return node
         if obj in _TUPLE_LIKE and len(node.args) == 1 and not _is_num(node.args[0]):
             ref = self._atomize(node.args[0])
             if ref is not None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from numba.core.errors import TypingError  # noqa: F401  (re-exported, as before the split)
 
-from .arrays import (BLOCK, bcast, blas_strides, buffer, flat, fresh, fuse_size, like_common, match_dtype,  # noqa: F401
+from .arrays import (BLOCK, array_like_common, bcast, blas_strides, buffer, flat, fresh, fuse_size, like_common, match_dtype,  # noqa: F401
                      match_dtype_each, matmul_stacked, promote)
 from ..npimpl import *  # noqa: F401,F403  (NumPy forms Numba lacks, called as fj.*)
 from ..npimpl.rules_support import cumprod_jvp, like_each, permuted_like  # noqa: F401  (fj.* of rules)

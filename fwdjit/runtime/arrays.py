@@ -198,6 +198,22 @@ def _ov_like_common(value, a, b):
     return lambda value, a, b: value
 
 
+def array_like_common(value, a, b):
+    """The float array ``value`` in the common float dtype of ``a`` and ``b`` (the float32 twin's
+    ``np.linspace(a, b, n)``: NumPy gives float32 for float32 ends, Numba float64)."""
+    return value
+
+
+@overload(array_like_common)
+def _ov_array_like_common(value, a, b):
+    fa, fb = float_dtype(a), float_dtype(b)
+    fd = fa if fb is None else fb if fa is None else (fa if fa.bitwidth >= fb.bitwidth else fb)
+    if fd is not None and isinstance(value, types.Array) and isinstance(value.dtype, types.Float) \
+            and value.dtype != fd:
+        return lambda value, a, b: value.astype(fd)
+    return lambda value, a, b: value
+
+
 # ------------------------------------------------ fused reductions (fuse) --
 def fuse_size(*vs):
     """The common number of elements of the array operands of a fused loop, or -1.

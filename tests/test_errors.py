@@ -289,6 +289,10 @@ def u_eigh_uplo(x):
     return np.linalg.eigh(x, "U")[0]  # <- eigh-uplo
 
 
+def u_fft(x):
+    return np.sum(np.abs(np.fft.rfft(x)))  # <- fft
+
+
 def u_svd_values(x):
     return np.linalg.svd(x, compute_uv=False)  # <- svd-values
 
@@ -357,6 +361,7 @@ LATE_CASES = [
      (np.ones((2, 2)),), (np.ones((2, 2)),)),
     ("eigh-uplo", u_eigh_uplo, UnsupportedCall, "np.linalg.eigh with UPLO", "lower triangle",
      (np.eye(2),), (np.ones((2, 2)),)),
+    ("fft", u_fft, UnsupportedCall, "rfft", "outside the differentiated function", (np.ones(4),), (np.ones(4),)),
     ("svd-values", u_svd_values, UnsupportedCall, "compute_uv", "full_matrices=False",
      (np.eye(2),), (np.ones((2, 2)),)),
 ]

@@ -263,10 +263,14 @@ class ExpressionTangents:
         if kind == "user":
             return self._user_call(node, obj)
         name = getattr(obj, "__name__", repr(obj))
+        hint = f"register a rule with fwdjit.defjvp({name}, ...), or write it in Python so fwdjit can transform it"
+        if (getattr(obj, "__module__", None) or "").startswith("numpy.fft"):
+            # a rule would not help: Numba cannot compile np.fft, and its results are complex
+            hint = (f"np.fft.{name} is not supported (Numba cannot compile np.fft, and fwdjit differentiates "
+                    f"real code only): compute the transform outside the differentiated function")
         raise self.info.error(
             UnsupportedCall, node, f"no derivative rule for {name}(), called here with differentiable arguments",
-            hint=f"register a rule with fwdjit.defjvp({name}, ...), or write it in Python so fwdjit can transform it",
-            construct=f"call to {name}")
+            hint=hint, construct=f"call to {name}")
 
     def _method_call(self, node, attr, rule, target):
         if rule is None:

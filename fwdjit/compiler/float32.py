@@ -91,6 +91,19 @@ class _Twin(ast.NodeTransformer):
         self.names = names
         self.pre = None          # statements to insert before the current statement, or None (no hoisting)
 
+    def _linspace(self, node):
+        """``np.linspace(a, b, n)``: NumPy's dtype is that of the ends (float32 ends, or a float32 end
+        and a weak number: float32); Numba's is float64, so the result is cast."""
+        ends = [None if _is_num(e) else self._atomize(e) for e in node.args[:2]]
+        if all(e is not None for e in ends):
+            node.args[:2] = ends
+            return _fj("array_like_common", [node] + [copy.deepcopy(e) for e in ends])
+        ref = next((e for e in ends if e is not None), None)
+        if ref is None:
+            return node
+        node.args[:2] = [e if e is not None else _fj("lit", [a, copy.deepcopy(ref)]) for e, a in zip(ends, node.args[:2])]
+        return _fj("array_like_common", [node, copy.deepcopy(ref), copy.deepcopy(ref)])
+
     def _atomize(self, node):
         if _atom(node) or self.pre is None:
             return node if _atom(node) else None
@@ -221,17 +234,7 @@ class _Twin(ast.NodeTransformer):
         except TypeError:
             return node
         if obj is np.linspace and len(node.args) >= 2 and "dtype" not in {k.arg for k in node.keywords}:
-            # NumPy's dtype is that of the ends (float32 ends, weak numbers: float32); Numba's is float64
-            ends = [None if _is_num(e) else self._atomize(e) for e in node.args[:2]]
-            if all(e is not None for e in ends):
-                node.args[:2] = ends
-                return _fj("array_like_common", [node] + [copy.deepcopy(e) for e in ends])
-            ref = next((e for e in ends if e is not None), None)
-            if ref is not None:
-                node.args[:2] = [e if e is not None else _fj("lit", [a, copy.deepcopy(ref)])
-                                 for e, a in zip(ends, node.args[:2])]
-                return _fj("array_like_common", [node, copy.deepcopy(ref), copy.deepcopy(ref)])
-            return node
+            return self._linspace(node)
         if obj in _TUPLE_LIKE and len(node.args) == 1 and not _is_num(node.args[0]):
             ref = self._atomize(node.args[0])
             if ref is not None:

@@ -259,7 +259,8 @@ class _Lower(ast.NodeTransformer):
         axis = self.literal(b["axis"], "axis", "np.linalg.norm(x, axis=1)") if "axis" in b else None
         keep = self.literal(b["keepdims"], "keepdims", "np.linalg.norm(x, axis=1, keepdims=True)") \
             if "keepdims" in b else False
-        ord_ = self.norm_ord(b["ord"]) if "ord" in b else None
+        ord_ = _norm_ord(self, b["ord"]) if "ord" in b else None
+        self.info.namespace.setdefault("np", np)
         if axis is None:
             if keep:
                 raise self.error(node, "np.linalg.norm with keepdims and no axis is not supported",
@@ -267,55 +268,21 @@ class _Lower(ast.NodeTransformer):
             if ord_ is not None:
                 return node                   # Numba's own; its rule refuses ord, with a hint
             # NumPy's norm of any ndim without ord: the 2-norm of the flattened array (Numba: 1-d, 2-d only)
-            self.info.namespace.setdefault("np", np)
-            flat = ast.Call(ast.Attribute(ast.Name("np", ast.Load()), "ravel", ast.Load()), [b["x"]], [])
-            return ast.copy_location(ast.Call(node.func, [flat], []), node)
+            return ast.copy_location(ast.Call(node.func, [_np_call("ravel", b["x"])], []), node)
         axes = axis if isinstance(axis, tuple) else (axis,)
-        x = b["x"]
-        np_ = ast.Name("np", ast.Load())
-        self.info.namespace.setdefault("np", np)
-
-        def red(op, arg):
-            return self.fj(f"{op}_axis", [arg, self.const(axes), self.const(bool(keep))])
-
-        def call(name, *args):
-            return ast.Call(ast.Attribute(np_, name, ast.Load()), list(args), [])
-        square = ast.BinOp(x, ast.Pow(), ast.Constant(2))
-        if len(axes) == 2 and ord_ in (None, "fro"):
-            out = call("sqrt", red("sum", square))
-        elif len(axes) != 1 or isinstance(ord_, str) or ord_ == 0:
+        out = _norm_along(lambda op, arg: self.fj(f"{op}_axis", [arg, self.const(axes), self.const(bool(keep))]),
+                          b["x"], len(axes), ord_, self.const)
+        if out is None:
             raise self.error(node, f"np.linalg.norm with ord={ord_!r} and axis={axis!r} is not supported",
                              "vector norms (one axis) take ord None, 1, 2, inf, -inf or another number, "
                              "matrix norms (two axes) ord None or 'fro'")
-        elif ord_ is None or ord_ == 2:
-            out = call("sqrt", red("sum", square))
-        elif ord_ in (np.inf, -np.inf):
-            out = red("max" if ord_ > 0 else "min", call("abs", x))
-        elif ord_ == 1:
-            out = red("sum", call("abs", x))
-        else:
-            out = ast.BinOp(red("sum", ast.BinOp(call("abs", x), ast.Pow(), self.const(float(ord_)))),
-                            ast.Pow(), self.const(1.0 / ord_))
         return ast.copy_location(out, node)
-
-    def norm_ord(self, node):
-        """The value of ``ord``: a literal, ``np.inf`` or ``-np.inf`` (or a module-level constant)."""
-        neg = isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub)
-        value = resolve_attr(self.info, node.operand if neg else node)
-        if isinstance(value, float) and not isinstance(node, ast.Constant):      # np.inf
-            return -value if neg else value
-        value = self.literal(node, "ord", "np.linalg.norm(x, np.inf, axis=1)")
-        if value is not None and not isinstance(value, (int, float, str)):
-            raise self.error(node, f"np.linalg.norm with ord={value!r} is not supported",
-                             "ord is None, a number, np.inf, -np.inf or 'fro'")
-        return value
 
     def fn_clip(self, node, b):
         """``x.clip(lo, hi)``: ``np.clip(x, lo, hi)`` (Numba has the function, not the method)."""
         self.info.namespace.setdefault("np", np)
         none = ast.Constant(None)
-        return ast.copy_location(ast.Call(ast.Attribute(ast.Name("np", ast.Load()), "clip", ast.Load()),
-                                          [b["a"], b.get("min", none), b.get("max", none)], []), node)
+        return ast.copy_location(_np_call("clip", b["a"], b.get("min", none), b.get("max", none)), node)
 
     # ------------------------------------------------------------- shapes
     def fn_squeeze(self, node, b):
@@ -391,6 +358,41 @@ class _Lower(ast.NodeTransformer):
                             [ast.Tuple(parts, ast.Load())], [])
         self.info.namespace.setdefault("np", np)
         return ast.copy_location(call, node)
+
+
+def _np_call(name, *args):
+    return ast.Call(ast.Attribute(ast.Name("np", ast.Load()), name, ast.Load()), list(args), [])
+
+
+def _norm_along(reduce, x, naxes, ord_, const):
+    """NumPy's definition of the ``ord`` norm of ``x`` along ``naxes`` axes, written with ``reduce(op, arg)``
+    (fwdjit's reductions over those axes); None where NumPy's is not one of these."""
+    square = ast.BinOp(x, ast.Pow(), ast.Constant(2))
+    if naxes == 2:
+        return _np_call("sqrt", reduce("sum", square)) if ord_ in (None, "fro") else None
+    if naxes != 1 or isinstance(ord_, str) or ord_ == 0:
+        return None
+    if ord_ is None or ord_ == 2:
+        return _np_call("sqrt", reduce("sum", square))
+    if ord_ in (np.inf, -np.inf):
+        return reduce("max" if ord_ > 0 else "min", _np_call("abs", x))
+    if ord_ == 1:
+        return reduce("sum", _np_call("abs", x))
+    powered = reduce("sum", ast.BinOp(_np_call("abs", x), ast.Pow(), const(float(ord_))))
+    return ast.BinOp(powered, ast.Pow(), const(1.0 / ord_))
+
+
+def _norm_ord(lowerer, node):
+    """The value of ``ord``: a literal, ``np.inf`` or ``-np.inf`` (or a module-level constant)."""
+    neg = isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub)
+    value = resolve_attr(lowerer.info, node.operand if neg else node)
+    if isinstance(value, float) and not isinstance(node, ast.Constant):      # np.inf
+        return -value if neg else value
+    value = lowerer.literal(node, "ord", "np.linalg.norm(x, np.inf, axis=1)")
+    if value is not None and not isinstance(value, (int, float, str)):
+        raise lowerer.error(node, f"np.linalg.norm with ord={value!r} is not supported",
+                            "ord is None, a number, np.inf, -np.inf or 'fro'")
+    return value
 
 
 def lower(tree, info):

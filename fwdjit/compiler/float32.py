@@ -101,7 +101,8 @@ class _Twin(ast.NodeTransformer):
         ref = next((e for e in ends if e is not None), None)
         if ref is None:
             return node
-        node.args[:2] = [e if e is not None else _fj("lit", [a, copy.deepcopy(ref)]) for e, a in zip(ends, node.args[:2])]
+        node.args[:2] = [e if e is not None else _fj("lit", [a, copy.deepcopy(ref)])
+                         for e, a in zip(ends, node.args[:2])]
         return _fj("array_like_common", [node, copy.deepcopy(ref), copy.deepcopy(ref)])
 
     def _atomize(self, node):

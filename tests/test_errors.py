@@ -65,9 +65,6 @@ def u_genexp(x):
     return sum(v * v for v in x)  # <- genexp
 
 
-u_lambda = lambda x: x * 2.0  # <- lambda-def  # noqa: E731
-
-
 def u_lambda_inside(x):
     g = lambda v: v * 2.0  # <- lambda  # noqa: E731
     return g(x)
@@ -308,7 +305,6 @@ CASES = [
     ("with", u_with, UnsupportedSyntax, "with statement", "context manager", "decorate"),
     ("yield", u_yield, UnsupportedSyntax, "yield (generator)", "return an array", "decorate"),
     ("genexp", u_genexp, UnsupportedSyntax, "generator expression", "for loop", "decorate"),
-    ("lambda-def", u_lambda, UnsupportedSyntax, "lambda", "def", "decorate"),
     ("lambda", u_lambda_inside, UnsupportedSyntax, "lambda", "def", "decorate"),
     ("class", u_class, UnsupportedSyntax, "class definition", "outside", "decorate"),
     ("closure", u_closure, UnsupportedSyntax, "closure over mutable state", "argument", "decorate"),

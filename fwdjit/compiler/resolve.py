@@ -74,12 +74,61 @@ def _get_source(func):
     return "".join(lines), first
 
 
+def _lambda_function(func, filename):
+    """A lambda's AST as the FunctionDef ``def lambda_<line>(params): return body`` (absolute lines),
+    found in its file's AST by its line and parameters and, where a line holds several such lambdas,
+    by the source positions of its code (Python >= 3.11), innermost first."""
+    code = func.__code__
+    line = code.co_firstlineno
+    try:
+        module = ast.parse("".join(linecache.getlines(filename, func.__globals__)))
+    except (SyntaxError, ValueError):
+        module = None
+    if module is None:
+        raise UnsupportedSyntax(f"cannot read the source of {func.__qualname__}", filename=filename, lineno=line,
+                                hint="define the function with 'def' in a file")
+    params = list(code.co_varnames[:code.co_argcount])
+    found = [n for n in ast.walk(module) if isinstance(n, ast.Lambda) and n.lineno == line
+             and [a.arg for a in n.args.posonlyargs + n.args.args] == params]
+    if len(found) > 1 and hasattr(code, "co_positions"):
+        # every instruction's start, but zero-width positions (RESUME, the implicit return: column 0)
+        spots = [(ln, col) for ln, end, col, end_col in code.co_positions()
+                 if None not in (ln, col) and (end, end_col) != (ln, col)]
+
+        def holds(n):
+            return all((n.lineno, n.col_offset) <= spot <= (n.end_lineno, n.end_col_offset) for spot in spots)
+        found = sorted((n for n in found if holds(n)),
+                       key=lambda n: (n.end_lineno - n.lineno, n.end_col_offset - n.col_offset))[:1]
+    if len(found) != 1:
+        raise UnsupportedSyntax(
+            f"cannot tell which lambda on line {line} is {func.__qualname__}", filename=filename, lineno=line,
+            source_line=linecache.getline(filename, line), hint="write the function with 'def'",
+            construct="lambda")
+    lam = found[0]
+    fdef = ast.FunctionDef(name=f"lambda_{line}", args=lam.args, body=[ast.Return(lam.body)],
+                           decorator_list=[], returns=None)
+    if "type_params" in ast.FunctionDef._fields:        # Python >= 3.12
+        fdef.type_params = []
+    for node in (fdef, fdef.body[0]):
+        ast.copy_location(node, lam)
+        node.end_lineno, node.end_col_offset = lam.end_lineno, lam.end_col_offset
+    text = ast.get_source_segment("".join(linecache.getlines(filename)), lam) or ast.unparse(lam)
+    return fdef, f"# lambda at {filename}:{line}:{lam.col_offset}\n{text}\n"
+
+
 def parse_function(func) -> FunctionInfo:
-    """Parse ``func`` and resolve its free names."""
+    """Parse ``func`` and resolve its free names (a lambda's too: it becomes ``def lambda_<line>``)."""
     if not isinstance(func, types.FunctionType):
         raise UnsupportedSyntax(
             f"fwdjit can only transform plain Python functions, not {type(func).__name__}",
             hint="decorate a function defined with 'def'")
+    if func.__name__ == "<lambda>":
+        filename = inspect.getsourcefile(func) or func.__code__.co_filename
+        tree, src = _lambda_function(func, filename)
+        info = FunctionInfo(func=func, name=tree.name, qualname=func.__qualname__, filename=filename, tree=tree,
+                            params=[a.arg for a in tree.args.args], source=src)
+        _resolve_names(info)
+        return info
     src, first = _get_source(func)
     raw = src
     src = textwrap.dedent(src)
@@ -99,7 +148,7 @@ def parse_function(func) -> FunctionInfo:
     if not fdefs:
         node = module.body[0] if module.body else module
         raise UnsupportedSyntax(
-            f"{func.__qualname__} is not defined with 'def' (lambdas are not supported)",
+            f"{func.__qualname__} is not defined with 'def'",
             filename=filename, lineno=getattr(node, "lineno", first), col=getattr(node, "col_offset", None),
             source_line=linecache.getline(filename, getattr(node, "lineno", first)),
             hint="write the function with 'def'", construct="lambda")

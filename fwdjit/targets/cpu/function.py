@@ -70,7 +70,7 @@ class FwdjitFunction(TargetFunction):
         self.info = parse_function(func)       # first: anything but a 'def' function is a clear FwdjitError
         functools.update_wrapper(self, func)
         self.py_func = func
-        self.name = func.__name__
+        self.name = self.info.name          # a lambda's is lambda_<line>
         # fuse: reductions of elementwise code as one loop (fwdjit.compiler.fuse); None: $FWDJIT_FUSE, default on.
         # An option, so it is part of every cache key (deep_key and compile_unit hash the options)
         fuse = enabled_by_default() if fuse is None else bool(fuse)

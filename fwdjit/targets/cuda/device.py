@@ -176,9 +176,9 @@ class CudaUnit(TargetFunction):
 
     def __init__(self, func, options):
         self.py_func = func
-        self.name = func.__name__
         self.options = dict(options)
         self.info = parse_function(func)
+        self.name = self.info.name          # a lambda's is lambda_<line>
         validate(self.info)
         self.params = list(self.info.params)
         self.is_kernel = not any(isinstance(n, ast.Return) and n.value is not None

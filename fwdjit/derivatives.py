@@ -25,6 +25,25 @@ def _is_float_arg(a):
     return isinstance(a, (float, np.floating)) or (isinstance(a, np.ndarray) and a.dtype.kind == "f")
 
 
+def _arg_dtype(a):
+    """The float dtype of a differentiated argument (a Python float is float64)."""
+    return a.dtype if isinstance(a, (np.ndarray, np.generic)) else np.result_type(type(a))
+
+
+def _as_arg_dtype(block, a):
+    """A derivative with respect to ``a`` in ``a``'s dtype (as JAX's and autograd's gradients are).
+
+    The tangents that jacfwd pushes have the argument's dtype but the output tangents have the output's
+    dtype (float64 for ``np.sum(x.astype("float64"))`` of a float32 ``x``); a gradient or Jacobian block
+    is cast back to the argument's dtype.  Only float blocks are cast.
+    """
+    block = np.asarray(block)
+    dtype = _arg_dtype(a)
+    if block.dtype.kind == "f" and dtype.kind == "f" and block.dtype != dtype:
+        return block.astype(dtype)
+    return block
+
+
 def _check_float_args(what, fn, args, nums):
     """Raise a TangentError naming the first of ``args[nums]`` that is not a float scalar or array."""
     for i in nums:
@@ -55,7 +74,7 @@ def jacfwd(f, argnums=0, chunk=16):
             tangents = [None] * len(args)
             for j, i in enumerate(nums):
                 a = args[i]
-                dtype = a.dtype if isinstance(a, np.ndarray) else np.result_type(type(a))
+                dtype = _arg_dtype(a)
                 T = np.zeros((K, sizes[j]), dtype)
                 for k in range(K):
                     col = start + k - offsets[j]
@@ -72,7 +91,7 @@ def jacfwd(f, argnums=0, chunk=16):
             for j, i in enumerate(nums):
                 block = stacked[offsets[j]:offsets[j + 1]]                           # (size_j, *out.shape)
                 block = np.moveaxis(block, 0, -1)                                    # (*out.shape, size_j)
-                out.append(block.reshape(block.shape[:-1] + np.shape(args[i])))
+                out.append(_as_arg_dtype(block.reshape(block.shape[:-1] + np.shape(args[i])), args[i]))
             return out[0] if isinstance(argnums, int) else tuple(out)
 
         if isinstance(columns[0], tuple):

@@ -59,3 +59,6 @@ RULES[rt.cumprod_jvp] = Rule(_cumprod_jvp_rt)
 RULES[rt.like_each] = linear(0)        # a cast of each element
 RULES[rt.permuted_like] = linear(0)    # a permutation of dx (piecewise constant in x and y)
 RULES[rt.buffer] = linear(0)       # a block's scratch: the tangent's scratch has the tangent's dtype
+# the identity on values (a copy of a negative-stride 1-d view, before BLAS): the tangent goes through it too,
+# since the tangent code may hand it to BLAS as well (np.linalg.norm's second derivative)
+RULES[rt.blas_strides] = linear(0)

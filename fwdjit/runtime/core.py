@@ -58,11 +58,17 @@ def is_array_type(t):
 
 # ---------------------------------------------------------------- zero ----
 def zero(x):
-    """A zero tangent shaped like ``x`` (float for int/bool inputs)."""
+    """A zero tangent shaped like ``x`` (float for int/bool inputs).
+
+    A list (``np.append([1., 2.], y)`` with the list inactive, the inactive output ``np.split(dx, 2)`` of
+    a second derivative) gets a list of the zeros of its elements.
+    """
     if isinstance(x, np.ndarray):
         return np.zeros(x.shape, np.result_type(x.dtype, np.float64) if x.dtype.kind in "biu" else x.dtype)
     if isinstance(x, tuple):
         return tuple(zero(v) for v in x)
+    if isinstance(x, list):
+        return [zero(v) for v in x]
     if isinstance(x, (np.floating,)):
         return type(x)(0)
     if x is None or isinstance(x, types_.ModuleType) or callable(x):
@@ -91,6 +97,11 @@ def _ov_zero(x):
         src = "def impl(x):\n    return (" + "".join(f"zero(x[{i}]), " for i in range(n)) + ")\n"
         ns = {"zero": zero}
         return define(src.replace("def impl(", "def zero_of_tuple(", 1), "zero_of_tuple", ns, __name__)
+    if isinstance(x, types.List):
+        # a (reflected) list: the list of its elements' zeros, which NumPy functions take as the list
+        def zero_of_list(x):
+            return [zero(v) for v in x]
+        return zero_of_list
     return None
 
 

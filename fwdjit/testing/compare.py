@@ -69,14 +69,15 @@ def fmt_index(idx, shape):
 
 
 def check_structure(header, out, tout, plain_out, flatten_out):
-    """The JVP's (primal, tangent) outputs have the plain function's tuple structure; their leaves."""
+    """The JVP's (primal, tangent) outputs have the plain function's tuple (and list) structure; their leaves."""
     is_tuple = isinstance(out, tuple)
-    if is_tuple != isinstance(tout, tuple):
+    is_list = isinstance(out, list)
+    if is_tuple != isinstance(tout, tuple) or is_list != isinstance(tout, list):
         raise JVPMismatch("%s\n  primal output is %s but tangent output is %s"
                           % (header, type(out).__name__, type(tout).__name__))
     pout = flatten_out(out)
     tleaves = flatten_out(tout)
-    if is_tuple and len(pout) != len(tleaves):
+    if (is_tuple or is_list) and len(pout) != len(tleaves):
         raise JVPMismatch("%s\n  primal output has %d leaves but tangent output has %d"
                           % (header, len(pout), len(tleaves)))
     if len(pout) != len(plain_out) or [p for p, _ in pout] != [p for p, _ in plain_out]:

@@ -1,4 +1,4 @@
-"""Values as check_jvp sees them: float leaves of arguments and outputs (tuples only), copies,
+"""Values as check_jvp sees them: float leaves of arguments (tuples) and outputs (tuples, lists), copies,
 random and zero tangents, casts for the reference.
 
 >>> import numpy as np
@@ -124,8 +124,11 @@ def perturb(v, t, s):
 
 
 def flatten_out(out, path="out"):
-    """[(path, leaf)] for a (possibly nested tuple) output."""
-    if isinstance(out, tuple):
+    """[(path, leaf)] for a (possibly nested tuple or list) output.
+
+    A list (``np.split(x, [1, 2])``: arrays of different shapes) is compared leaf by leaf, as a tuple is.
+    """
+    if isinstance(out, (tuple, list)):
         res = []
         for i, e in enumerate(out):
             res.extend(flatten_out(e, "%s[%d]" % (path, i)))

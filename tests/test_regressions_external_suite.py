@@ -1,0 +1,170 @@
+"""Regressions found by running autograd's per-operation test suite (test_numpy.py, test_linalg.py,
+test_systematic.py) against fwdjit.
+
+Each test reproduces the case as that suite met it: a float64 gradient for a float32 argument,
+InternalErrors of ``fj.zero`` on lists, the second derivative of ``np.linalg.norm`` refused, and
+``check_jvp`` failing on list outputs of arrays of different shapes.
+"""
+import numpy as np
+import pytest
+
+import fwdjit
+from fwdjit.api import as_fwdjit
+from fwdjit.testing import check_jvp
+
+DTYPES = [np.float64, np.float32]
+RTOL = {np.float64: 1e-12, np.float32: 1e-5}
+
+
+# ------------------------------------------------ the gradient has its argument's dtype (test_astype)
+def sum_sin_as_float64(x):
+    return np.sum(np.sin(x.astype("float64")))
+
+
+def sin_as_float64(x):
+    return np.sin(x.astype("float64"))
+
+
+def sum_sin_as_float32(x):
+    return np.sum(np.sin(x.astype("float32")))
+
+
+def scalar_sin_as_float64(x):
+    return np.sin(np.float64(x))
+
+
+def sum_sin_times(x, y):
+    return np.sum(np.sin(x.astype("float64")) * y)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_grad_of_a_float_array_has_the_arguments_dtype(dtype):
+    # autograd's test_astype: grad(lambda x: np.sum(np.sin(x.astype("float64"))))(float32 x) is float32
+    x = np.arange(3, dtype=dtype)
+    expected = np.cos(x.astype(np.float64))
+    g = fwdjit.grad(sum_sin_as_float64)(x)
+    assert g.dtype == dtype and g.shape == (3,)
+    np.testing.assert_allclose(g, expected, rtol=RTOL[dtype])
+    J = fwdjit.jacfwd(sum_sin_as_float64)(x)
+    assert J.dtype == dtype and J.shape == (3,)
+    np.testing.assert_allclose(J, expected, rtol=RTOL[dtype])
+    J = fwdjit.jacfwd(sin_as_float64)(x)                  # an array output: out.shape + x.shape
+    assert J.dtype == dtype and J.shape == (3, 3)
+    np.testing.assert_allclose(J, np.diag(expected), rtol=RTOL[dtype])
+    H = fwdjit.hessian(sum_sin_as_float64)(x)
+    assert H.dtype == dtype and H.shape == (3, 3)
+    np.testing.assert_allclose(H, np.diag(-np.sin(x.astype(np.float64))), rtol=RTOL[dtype], atol=1e-7)
+    Hv = fwdjit.hvp(sum_sin_as_float64, (x,), (np.ones(3, dtype),))
+    assert Hv.dtype == dtype
+    np.testing.assert_allclose(Hv, -np.sin(x.astype(np.float64)), rtol=RTOL[dtype], atol=1e-7)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_grad_of_a_float64_argument_through_float32_is_float64(dtype):
+    # the other way round: a float32 computation of a float64 argument gives a float64 gradient
+    x = np.arange(3, dtype=dtype)
+    g = fwdjit.grad(sum_sin_as_float32)(x)
+    assert g.dtype == dtype
+    np.testing.assert_allclose(g, np.cos(x.astype(np.float32)), rtol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_grad_of_a_float_scalar_has_the_arguments_dtype(dtype):
+    x = dtype(0.5)
+    g = fwdjit.grad(scalar_sin_as_float64)(x)
+    assert type(g) is dtype
+    assert g == pytest.approx(np.cos(0.5), rel=RTOL[dtype])
+    J = fwdjit.jacfwd(scalar_sin_as_float64)(x)
+    assert J.dtype == dtype and J.shape == ()
+    assert float(J) == pytest.approx(np.cos(0.5), rel=RTOL[dtype])
+    H = fwdjit.hessian(scalar_sin_as_float64)(x)
+    assert type(H) is dtype
+    assert H == pytest.approx(-np.sin(0.5), rel=RTOL[dtype])
+
+
+def test_grad_of_several_arguments_each_has_its_own_dtype():
+    x = np.arange(3, dtype=np.float32)
+    y = np.linspace(1.0, 2.0, 3)                            # float64
+    gx, gy = fwdjit.grad(sum_sin_times, argnums=(0, 1))(x, y)
+    assert gx.dtype == np.float32 and gy.dtype == np.float64
+    np.testing.assert_allclose(gx, np.cos(x.astype(np.float64)) * y, rtol=1e-6)
+    np.testing.assert_allclose(gy, np.sin(x.astype(np.float64)), rtol=1e-12)
+
+
+# ------------------------------------------------ fj.zero of a list (test_simple_append_list, test_split_2d)
+def append_to_list(a0, a1):
+    return np.append(a0, a1)           # a0 a Python list of floats
+
+
+def split_in_two(a0):
+    return np.split(a0, 2, axis=0)     # a list of arrays
+
+
+@pytest.mark.filterwarnings("ignore::numba.core.errors.NumbaPendingDeprecationWarning")   # the reflected list
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_append_to_a_list_differentiated_wrt_the_value(dtype):
+    # autograd's test_simple_append_list: the tangent code appended to fj.zero(list of floats)
+    a0, a1 = [1.0, 2.0, 3.0], dtype(4.0)
+    out, dout = fwdjit.jvp(append_to_list, (a0, a1), (None, dtype(1.0)))
+    np.testing.assert_array_equal(out, np.append(a0, a1))
+    np.testing.assert_array_equal(dout, [0.0, 0.0, 0.0, 1.0])
+    check_jvp(append_to_list, (a0, a1))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_second_derivative_of_split_into_a_list(dtype):
+    # autograd's test_split_2d (order 2): the inactive output np.split(dx, 2) had the tangent fj.zero(list)
+    rng = np.random.default_rng(0)
+    x, dx = rng.standard_normal((4, 3)).astype(dtype), rng.standard_normal((4, 3)).astype(dtype)
+    tf = as_fwdjit(split_in_two).tangent_fwdjit((True,))
+    check_jvp(tf, (x, dx))
+    (out, dout), (t_out, t_dout) = tf.jvp((x, dx), (dx, None))
+    assert isinstance(t_dout, list) and len(t_dout) == 2
+    for z in t_dout:
+        assert z.dtype == dtype and z.shape == (2, 3) and not z.any()
+    for got, want in zip(t_out, np.split(dx, 2, axis=0)):
+        np.testing.assert_array_equal(got, want)
+
+
+# ------------------------------------------------ the second derivative of np.linalg.norm (test_vector_2norm)
+def norm_of(x):
+    return np.linalg.norm(x)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_second_derivative_of_the_vector_2norm(dtype):
+    # the tangent code calls fj.blas_strides (fwdjit's own helper), which had no derivative rule
+    x = np.arange(1.0, 7.0).astype(dtype)
+    check_jvp(as_fwdjit(norm_of).tangent_fwdjit((True,)), (x, np.linspace(-1.0, 1.0, 6).astype(dtype)))
+    x64 = x.astype(np.float64)
+    n = np.linalg.norm(x64)
+    exact = (np.eye(6) - np.outer(x64, x64) / n ** 2) / n
+    H = fwdjit.hessian(norm_of)(x)
+    assert H.dtype == dtype
+    np.testing.assert_allclose(H, exact, rtol=1e-5 if dtype == np.float32 else 1e-10, atol=1e-7)
+
+
+def test_second_derivative_of_the_norm_of_a_reversed_view():
+    # the helper's reason to exist: a negative-stride view, for BLAS; its tangent goes through it too
+    x = np.arange(1.0, 7.0)[::-1]
+    tf = as_fwdjit(norm_of).tangent_fwdjit((True,))
+    dx = np.linspace(-1.0, 1.0, 12)[::2]
+    check_jvp(tf, (x, dx))
+    n = np.linalg.norm(x)
+    v = np.ones(6)
+    np.testing.assert_allclose(fwdjit.hvp(norm_of, (x,), (v,)), (v - x * (x @ v) / n ** 2) / n, rtol=1e-10)
+
+
+# ------------------------------------------------ check_jvp of list outputs of unequal shapes (test_split_2d)
+def split_at(a0):
+    return np.split(a0, [1, 2], axis=0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_check_jvp_compares_a_list_output_leaf_by_leaf(dtype):
+    x = np.random.default_rng(1).standard_normal((4, 8)).astype(dtype)
+    report = check_jvp(split_at, (x,))
+    assert [r["output"] for r in report] == ["out[0]", "out[1]", "out[2]"]
+    out, dout = fwdjit.jvp(split_at, (x,), (np.ones_like(x),))
+    assert [o.shape for o in out] == [d.shape for d in dout] == [(1, 8), (1, 8), (2, 8)]
+    assert all(d.dtype == dtype and (d == 1).all() for d in dout)

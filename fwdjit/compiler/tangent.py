@@ -39,6 +39,7 @@ loop, LLVM removes the duplicate for scalars).
 from __future__ import annotations
 
 import ast
+import re
 
 from ..errors import UnsupportedCall, UnsupportedSyntax
 from ..rules import lowrank as LR
@@ -50,6 +51,9 @@ from .render import COMMENT, render
 from .tangent_expr import ExpressionTangents, Val, is_cheap  # noqa: F401  (re-exported)
 from .tangent_stmt import StatementTangents
 
+
+#: the ``_1`` a fresh name ends with
+_FRESH_SUFFIX = re.compile(r"_[0-9]+$")
 
 #: names of complex types (builtins and NumPy attributes)
 _COMPLEX_NAMES = {"complex", "complex64", "complex128", "complexfloating", "cdouble", "csingle"}
@@ -104,11 +108,19 @@ class TangentGen(ExpressionTangents, StatementTangents, Binder):
         self.out.append(stmt)
 
     def tname(self, var):
+        """The tangent variable of ``var``: ``dx`` for ``x`` (``_dt1`` for ``_t1``), or a fresh ``dx_1``,
+        ``dx_2``... where that name is taken (``def f(x, dx)``; the third order's parameters).
+
+        Every name this hands out is reserved in the shared NameGen, so it is never handed out again:
+        not as another variable's tangent (at third order the tangent of ``da`` is ``dda`` and that of
+        ``da_1``, itself a fresh tangent name, would be ``dda_1``, the fresh name a taken ``dda`` gets),
+        nor as a fresh temporary, nor where the user already wrote that name (``def f(x, dx)``)."""
         n = self._tnames.get(var)
         if n is None:
             cand = "d" + var if not var.startswith("_") else "_d" + var[1:]
-            if cand in self.names.taken and cand not in self._tnames.values():
-                cand = self.names.fresh(cand + "_")
+            if cand in self.names.taken:
+                # ``ddx_1`` taken: ``ddx_2``, not ``ddx_1_1`` (names stay flat at any order)
+                cand = self.names.fresh(_FRESH_SUFFIX.sub("", cand) + "_")
             self.names.reserve(cand)
             self._tnames[var] = n = cand
         return n

@@ -2,8 +2,8 @@
 test_systematic.py) against fwdjit.
 
 Each test reproduces the case as that suite met it: a float64 gradient for a float32 argument,
-InternalErrors of ``fj.zero`` on lists, the second derivative of ``np.linalg.norm`` refused, and
-``check_jvp`` failing on list outputs of arrays of different shapes.
+InternalErrors of ``fj.zero`` on lists, the second derivatives of ``np.linalg.norm`` and ``np.prod`` refused,
+and ``check_jvp`` failing on list outputs of arrays of different shapes.
 """
 import numpy as np
 import pytest
@@ -168,3 +168,65 @@ def test_check_jvp_compares_a_list_output_leaf_by_leaf(dtype):
     out, dout = fwdjit.jvp(split_at, (x,), (np.ones_like(x),))
     assert [o.shape for o in out] == [d.shape for d in dout] == [(1, 8), (1, 8), (2, 8)]
     assert all(d.dtype == dtype and (d == 1).all() for d in dout)
+
+
+# ------------------------------------------------ the second derivative of np.prod (test_prod_1 .. test_prod_4)
+def prod_all(x):
+    return np.prod(x)
+
+
+def prod_rows(x):
+    return np.prod(x, axis=0)
+
+
+def prod_kept(x):
+    return np.prod(x, axis=(0, 2), keepdims=True)
+
+
+def prod_method(x):
+    return x.prod() * x[0]
+
+
+def prod_times(x, w):
+    return np.prod(x * w)
+
+
+PROD_CASES = [(prod_all, (2, 3)), (prod_all, ()), (prod_rows, (2, 3)), (prod_kept, (2, 3, 2)),
+              (prod_method, (5,))]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("f,shape", PROD_CASES, ids=lambda v: getattr(v, "__name__", str(v)))
+def test_second_derivative_of_prod(f, shape, dtype):
+    # the tangent code calls fj.prod_jvp / fj.prod_axis_jvp, which had no rule: "not supported"
+    rng = np.random.default_rng(3)
+    x = rng.uniform(0.5, 1.5, shape).astype(dtype)
+    x = dtype(x) if shape == () else x
+    check_jvp(as_fwdjit(f).tangent_fwdjit((True,)), (x, rng.standard_normal(shape).astype(dtype)))
+
+
+def test_second_derivative_of_prod_is_exact_at_zeros():
+    # hyper-dual numbers, no division: the Hessian of prod at a point with two zeros is nonzero in one pair only
+    x = np.array([1.5, 0.0, 2.0, 0.0])
+    H = fwdjit.hessian(prod_all)(x)
+    exact = np.zeros((4, 4))
+    exact[1, 3] = exact[3, 1] = 3.0
+    np.testing.assert_array_equal(H, exact)
+
+
+def test_second_derivative_of_prod_with_both_arguments_active():
+    # prod_jvp(x, dx) with tangents for x and dx: the mixed term and the linear one
+    rng = np.random.default_rng(4)
+    x, w = rng.uniform(0.5, 1.5, 6), rng.uniform(0.5, 1.5, 6)
+    tf = as_fwdjit(prod_times).tangent_fwdjit((True, True))
+    check_jvp(tf, (x, w, rng.standard_normal(6), rng.standard_normal(6)))
+
+
+@pytest.mark.parametrize("f", [prod_all, prod_rows])
+def test_third_derivative_of_prod_is_refused_located(f):
+    tf = as_fwdjit(f).tangent_fwdjit((True,)).tangent_fwdjit((True, True))
+    x = np.full((2, 3), 1.2)
+    with pytest.raises(fwdjit.UnsupportedCall, match="third derivative of np.prod") as info:
+        tf.jvp((x, x, x, x), (x, x, x, x))
+    assert ".py:" in str(info.value).splitlines()[0] and "hint:" in str(info.value)
+

@@ -29,7 +29,7 @@ from numba.extending import overload
 from .codegen import (NOT_LITERAL, build, fail, index, is_array, loops, mean_dtype, nonempty_checks,
                       normalize_axes, np_dtype, safe_name, static, sum_dtype)
 
-__all__ = ["sum_axis", "mean_axis", "prod_axis", "max_axis", "min_axis", "prod_axis_jvp", "max_axis_jvp",
+__all__ = ["sum_axis", "mean_axis", "prod_axis", "max_axis", "min_axis", "prod_axis_jvp", "prod_axis_jvp2", "max_axis_jvp",
            "min_axis_jvp", "var_axis", "std_axis", "center", "var_scale", "cumsum_axis", "cumprod_axis",
            "cumprod_axis_jvp"]
 
@@ -91,6 +91,27 @@ def prod_axis_jvp(x, dx, axis, keepdims):
     return out
 
 
+def prod_axis_jvp2(x, dx, ex, axis, keepdims):
+    """The mixed term of ``prod_axis``'s second derivative (the tangent of ``prod_axis_jvp`` along ``ex``,
+    the tangent of ``x``): ``sum_{i != j} dx_i ex_j prod_{l != i, j} x_l`` over the reduced elements."""
+    x, dx, ex = np.broadcast_arrays(np.asarray(x), np.asarray(dx), np.asarray(ex))
+    axes = normalize_axes(axis, x.ndim)
+    rest = [k for k in range(x.ndim) if k not in axes]
+
+    def flat(a):
+        return np.transpose(a, rest + list(axes)).reshape([x.shape[k] for k in rest] + [-1])
+    xf, df, ef = flat(x), flat(dx), flat(ex)
+    p = np.ones(xf.shape[:-1], np.result_type(xf, df, ef))
+    d, e, dd = np.zeros_like(p), np.zeros_like(p), np.zeros_like(p)
+    for k in range(xf.shape[-1]):
+        v = xf[..., k]
+        dd = dd * v + d * ef[..., k] + e * df[..., k]
+        d, e, p = d * v + p * df[..., k], e * v + p * ef[..., k], p * v
+    if keepdims:
+        dd = dd.reshape([1 if k in axes else x.shape[k] for k in range(x.ndim)])
+    return dd[()] if dd.ndim == 0 else dd
+
+
 def var_axis(x, axis, ddof, keepdims):
     return np.var(x, axis=axis, ddof=ddof, keepdims=keepdims)
 
@@ -141,6 +162,8 @@ def reduction_source(name, n, axes, keep, dt, op="sum", tangent=False, sig=None)
     """Loop code of a reduction ``op`` (sum, prod, max, min) over ``axes`` of an ``n``-d array.
 
     ``tangent``: the function takes ``(x, dx)`` and returns the tangent (prod, max, min).
+    ``tangent=2`` (prod only): it takes ``(x, dx, ex)`` and returns the mixed second-order term
+    ``sum_{i != j} dx_i ex_j prod_{l != i, j} x_l`` (hyper-dual numbers: no division, exact at zeros).
     max and min have no identity: an empty axis among ``axes`` raises ``ValueError`` as in NumPy
     (the loops would otherwise return uninitialized values).
     """
@@ -148,26 +171,28 @@ def reduction_source(name, n, axes, keep, dt, op="sum", tangent=False, sig=None)
     oparts = [("0" if keep else None) if k in axes else f"i{k}" for k in range(n)]
     oparts = [p for p in oparts if p is not None]
     scalar = not oparts
-    o = "acc" if scalar else f"out[{index(oparts)}]"
-    d = "dacc" if scalar else f"dout[{index(oparts)}]"
+    acc = {p: (f"{p}acc" if scalar else f"{p}out[{index(oparts)}]") for p in ("", "d", "e", "dd")}
+    o, d = acc[""], acc["d"]
     oshape = [("1" if keep else None) if k in axes else f"x.shape[{k}]" for k in range(n)]
     oshape = _shape_text([s for s in oshape if s is not None])
     init = {"sum": "zeros", "prod": "ones", "max": "empty", "min": "empty"}[op]
-    lines = [f"def {name}({sig or ('x, dx' if tangent else 'x')}):"]
+    lines = [f"def {name}({sig or ('x, dx, ex' if tangent == 2 else 'x, dx' if tangent else 'x')}):"]
     if op in ("max", "min"):
         lines += nonempty_checks("x", axes, {"max": "maximum", "min": "minimum"}[op])
+    extra = ("d", "e", "dd") if tangent == 2 else ("d",) if tangent else ()
     if scalar:
         lines.append(f"    acc = {dt}({1 if op == 'prod' else 0})")
-        if tangent:
-            lines.append(f"    dacc = {dt}(0)")
+        lines += [f"    {p}acc = {dt}(0)" for p in extra]
     else:
         lines.append(f"    out = np.{init}({oshape}, {dt})")
-        if tangent:
-            lines.append(f"    dout = np.zeros({oshape}, {dt})")
+        lines += [f"    {p}out = np.zeros({oshape}, {dt})" for p in extra]
     body = [f"v = x[{index(idx)}]"]
     if op == "sum":
         body.append(f"{o} += v")
     elif op == "prod":
+        if tangent == 2:        # before d and e change: the mixed term reads their values so far
+            body.append(f"{acc['dd']} = {acc['dd']} * v + {d} * ex[{index(idx)}] + {acc['e']} * dx[{index(idx)}]")
+            body.append(f"{acc['e']} = {acc['e']} * v + {o} * ex[{index(idx)}]")
         if tangent:
             body.append(f"{d} = {d} * v + {o} * dx[{index(idx)}]")
         body.append(f"{o} *= v")
@@ -181,7 +206,7 @@ def reduction_source(name, n, axes, keep, dt, op="sum", tangent=False, sig=None)
         body.append(f"elif v {cmp} {o} or (v != v and {o} == {o}):")
         body += ["    " + t for t in take]
     lines += loops([(f"i{k}", f"x.shape[{k}]") for k in range(n)], body)
-    lines.append(f"    return {('dacc' if scalar else 'dout') if tangent else ('acc' if scalar else 'out')}")
+    lines.append(f"    return {('dd' if tangent == 2 else 'd' if tangent else '') + ('acc' if scalar else 'out')}")
     return "\n".join(lines) + "\n"
 
 
@@ -201,16 +226,19 @@ def _reduction(op, tangent, dtype_of):
     def typer_jvp(x, dx, axis, keepdims):
         return impl(x, axis, keepdims)
 
+    def typer_jvp2(x, dx, ex, axis, keepdims):
+        return impl(x, axis, keepdims)
+
     def impl(x, axis, keepdims):
         spec = _axes_keep(x, axis, keepdims, op)
         if spec is None:
             return None
         axes, keep = spec
-        name = safe_name(op, "jvp" if tangent else "", x.ndim, "a", *axes, "k" if keep else "")
-        sig = "x, dx, axis, keepdims" if tangent else "x, axis, keepdims"
+        name = safe_name(op, "jvp" * int(tangent), x.ndim, "a", *axes, "k" if keep else "")
+        sig = ("x, dx, ex" if tangent == 2 else "x, dx" if tangent else "x") + ", axis, keepdims"
         return build(reduction_source(name, x.ndim, axes, keep, "DT", op, tangent, sig), name,
                      {"DT": dtype_of(x)}, _MOD)
-    return typer_jvp if tangent else typer
+    return typer_jvp2 if tangent == 2 else typer_jvp if tangent else typer
 
 
 overload(sum_axis, prefer_literal=True)(_reduction("sum", False, sum_dtype))
@@ -218,6 +246,7 @@ overload(prod_axis, prefer_literal=True)(_reduction("prod", False, sum_dtype))
 overload(max_axis, prefer_literal=True)(_reduction("max", False, np_dtype))
 overload(min_axis, prefer_literal=True)(_reduction("min", False, np_dtype))
 overload(prod_axis_jvp, prefer_literal=True)(_reduction("prod", True, np_dtype))
+overload(prod_axis_jvp2, prefer_literal=True)(_reduction("prod", 2, np_dtype))
 overload(max_axis_jvp, prefer_literal=True)(_reduction("max", True, np_dtype))
 overload(min_axis_jvp, prefer_literal=True)(_reduction("min", True, np_dtype))
 

@@ -9,7 +9,8 @@ subscripts) are copied into the tangent call as the literals they are:
 * products (``einsum tensordot matmul inner kron cross``) are multilinear: the tangent is
   the sum of the product with one operand replaced by its tangent;
 * ``max_axis``/``min_axis``: the tangent of the first extremal element (``*_axis_jvp``);
-  ``prod_axis``, ``cumprod_axis``: exact loops (``*_jvp``), not differentiated twice;
+  ``prod_axis``, ``cumprod_axis``: exact loops (``*_jvp``); ``prod_axis_jvp`` is differentiated once
+  more (``prod_axis_jvp2``, the mixed term), ``cumprod_axis_jvp`` not;
 * ``var_axis``: ``2 * sum((x - mean) * dx) / (N - ddof)``; ``std_axis``: that over ``2 * std``.
 
 >>> from fwdjit import npimpl
@@ -64,10 +65,20 @@ def jvp_helper(name):
     return Rule(fn, diff=(0,))
 
 
-def _not_twice(what):
+def _prod_axis_jvp(c):
+    """``prod_axis_jvp(x, dx, axis, keepdims)``: linear in ``dx``; along ``x``, ``prod_axis_jvp2``."""
+    x, dx = c.args[:2]
+    rest = [_static(a) for a in c.args[2:]]
+    terms = [c.same_call([x.p(), dx.t] + rest, {})] if dx.active else []
+    if x.active:
+        terms.append(c.gen.fj_call("prod_axis_jvp2", [x.p(), dx.p(), x.t] + rest))
+    return add_terms(terms)
+
+
+def _not_twice(what, nth="second"):
     def fn(c):
-        raise c.gen.unsupported(f"the second derivative of {what}",
-                                "write it as a loop so fwdjit can differentiate it twice")
+        raise c.gen.unsupported(f"the {nth} derivative of {what}",
+                                f"write it as a loop so fwdjit can differentiate it {nth == 'second' and 'twice' or 'again'}")
     return Rule(fn)
 
 
@@ -105,7 +116,8 @@ RULES[npimpl.min_axis] = jvp_helper("min_axis_jvp")
 RULES[npimpl.max_axis_jvp] = linear_static(1)       # piecewise: which element is picked does not move
 RULES[npimpl.min_axis_jvp] = linear_static(1)
 RULES[npimpl.prod_axis] = jvp_helper("prod_axis_jvp")
-RULES[npimpl.prod_axis_jvp] = _not_twice("np.prod with axis")
+RULES[npimpl.prod_axis_jvp] = Rule(_prod_axis_jvp, diff=(0, 1))
+RULES[npimpl.prod_axis_jvp2] = _not_twice("np.prod with axis", "third")
 RULES[npimpl.cumprod_axis] = jvp_helper("cumprod_axis_jvp")
 RULES[npimpl.cumprod_axis_jvp] = _not_twice("np.cumprod with axis")
 RULES[npimpl.var_axis] = _var(False)

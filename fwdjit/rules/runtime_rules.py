@@ -34,8 +34,18 @@ RULES[rt.fresh] = linear(0)
 
 
 def _prod_jvp_rt(c):
-    raise c.gen.unsupported("the second derivative of np.prod",
-                            "write the product as a loop so fwdjit can differentiate it twice")
+    """``prod_jvp(x, dx)`` is linear in ``dx``; along ``x`` it gives the mixed term ``fj.prod_jvp2``."""
+    x, dx = c.args
+    terms = [c.gen.fj_call("prod_jvp", [x.p(), dx.t])] if dx.active else []
+    if x.active:
+        terms.append(c.gen.fj_call("prod_jvp2", [x.p(), dx.p(), x.t]))
+    return add_terms(terms)
+
+
+def _prod_jvp2_rt(c):
+    raise c.gen.unsupported("the third derivative of np.prod",
+                            "write the product as a loop so fwdjit can differentiate it three times")
+
 
 def _cumprod_jvp_rt(c):
     raise c.gen.unsupported("the second derivative of np.cumprod",
@@ -52,6 +62,7 @@ RULES[rt.argmax] = zero_rule("argmax")
 RULES[rt.argmin] = zero_rule("argmin")
 RULES[rt.like] = linear(0)
 RULES[rt.prod_jvp] = Rule(_prod_jvp_rt)
+RULES[rt.prod_jvp2] = Rule(_prod_jvp2_rt)
 # fused reductions (fwdjit.compiler.fuse): a leaf read as n elements; the loop's guard
 RULES[rt.flat] = linear(0)
 RULES[rt.fuse_size] = zero_rule("fuse_size")

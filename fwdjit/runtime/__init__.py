@@ -27,7 +27,7 @@ from ..npimpl import *  # noqa: F401,F403  (NumPy forms Numba lacks, called as f
 from ..npimpl.rules_support import cumprod_jvp, like_each, permuted_like  # noqa: F401  (fj.* of rules)
 from .checks import check_lowrank, check_tangent, check_tangents_k, kstack  # noqa: F401
 from .core import (argmax, argmin, define, has_float32, like, lit, lit_args, pick_flat, pow_dexp,  # noqa: F401
-                   prod_jvp, select, zero)
+                   prod_jvp, prod_jvp2, select, zero)
 
 __all__ = ["zero", "lit", "like", "select", "pow_dexp", "prod_jvp", "pick_flat", "argmax", "argmin",
            "check_tangent", "has_float32", "TypingError"]

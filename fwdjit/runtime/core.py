@@ -239,9 +239,10 @@ def prod_jvp(x, dx):
     xf = np.ravel(x)
     dxf = np.ravel(dx)
     n = xf.shape[0]
-    out = 0.0
-    prefix = 1.0
-    suffix = np.ones(n + 1)
+    dt = np.result_type(xf.dtype, dxf.dtype, np.float32)      # float32 stays float32, as compiled
+    out = dt.type(0)
+    prefix = dt.type(1)
+    suffix = np.ones(n + 1, dt)
     for i in range(n - 1, -1, -1):
         suffix[i] = suffix[i + 1] * xf[i]
     for i in range(n):
@@ -269,6 +270,44 @@ def _ov_prod_jvp(x, dx):
             out += dxf[i] * prefix * suffix[i + 1]
             prefix *= xf[i]
         return out
+    return impl
+
+
+def prod_jvp2(x, dx, ex):
+    """The mixed term of ``np.prod``'s second derivative (the tangent of ``prod_jvp(x, dx)`` along
+    ``ex``, the tangent of ``x``): ``sum_{i != j} dx_i ex_j prod_{l != i, j} x_l``, by hyper-dual numbers
+    (no division: exact at zeros).  0 for a scalar ``x`` (``np.prod`` of a scalar is the identity)."""
+    if np.ndim(x) == 0:
+        return 0.0 * dx * ex
+    p, d, e, dd = 1.0, 0.0, 0.0, 0.0
+    for v, dv, ev in zip(np.ravel(x), np.ravel(dx), np.ravel(ex)):
+        dd = dd * v + d * ev + e * dv
+        d, e, p = d * v + p * dv, e * v + p * ev, p * v
+    return dd
+
+
+@overload(prod_jvp2)
+def _ov_prod_jvp2(x, dx, ex):
+    if isinstance(x, (types.Number, types.Boolean)):
+        fs = float_dtype(dx) or types.float64
+        return lambda x, dx, ex: fs(0)
+    fd = float_dtype(x) or types.float64
+
+    def impl(x, dx, ex):
+        xf = np.ravel(x)
+        dxf = np.ravel(dx)
+        exf = np.ravel(ex)
+        p = fd(1)
+        d = fd(0)
+        e = fd(0)
+        dd = fd(0)
+        for i in range(xf.shape[0]):
+            v = xf[i]
+            dd = dd * v + d * exf[i] + e * dxf[i]
+            d = d * v + p * dxf[i]
+            e = e * v + p * exf[i]
+            p = p * v
+        return dd
     return impl
 
 

@@ -230,3 +230,85 @@ def test_third_derivative_of_prod_is_refused_located(f):
         tf.jvp((x, x, x, x), (x, x, x, x))
     assert ".py:" in str(info.value).splitlines()[0] and "hint:" in str(info.value)
 
+
+# ------------------------------------------------ reductions of lists and tuples (test_mean_2, test_std_2, test_var_2)
+def mean_of_pair(x):
+    return np.mean([x, x + 2])
+
+
+def std_of_pair(x):
+    return np.std((x, x + 2))
+
+
+def var_of_pair(x):
+    return np.var((x, 3 * x))
+
+
+def reductions_of_named_list(x):
+    b = [x, 2 * x, x * x]
+    return np.std(b) + np.linalg.norm([x, x + 1]) + np.sum((x, x * x)) + np.max([x, 0.5 * x])
+
+
+def mean_of_arrays(x, y):
+    return np.mean((x, y * y), axis=0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("f", [mean_of_pair, std_of_pair, var_of_pair, reductions_of_named_list],
+                         ids=lambda f: f.__name__)
+def test_reduction_of_a_list_of_floats(f, dtype):
+    # Numba's reductions take arrays only: np.mean(tuple of 2 floats) did not compile
+    check_jvp(f, (dtype(1.3),))
+
+
+def test_reduction_of_a_list_gradients_as_autograd_asserts():
+    assert fwdjit.grad(mean_of_pair)(0.0) == 1.0
+    assert fwdjit.grad(std_of_pair)(0.0) == 0.0
+    assert fwdjit.grad(var_of_pair)(1.0) == 2.0      # var(x, 3x) = x^2: 2x
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_reduction_of_a_tuple_of_arrays(dtype):
+    x = np.arange(6.0).reshape(2, 3).astype(dtype)
+    check_jvp(mean_of_arrays, (x, x - 2))
+    out, dout = fwdjit.jvp(mean_of_arrays, (x, x), (np.ones_like(x), None))
+    assert out.dtype == dout.dtype == dtype
+    np.testing.assert_array_equal(dout, np.full((2, 3), 0.5, dtype))
+
+
+# ------------------------------------------------ np.array of a list of arrays (test_array_from_arrays, _2)
+def array_of_arrays(x):
+    return np.array([x, x])
+
+
+def array_of_array_rows(x):
+    return np.array([[2 * x, x + 1], [x, x]])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("f", [array_of_arrays, array_of_array_rows], ids=lambda f: f.__name__)
+def test_array_of_a_list_of_arrays(f, dtype):
+    # Numba's np.array takes sequences of numbers only ("array(float64, 2d, C) not allowed in a homogeneous
+    # sequence"): a tuple of equal-typed arrays is their stack
+    x = np.random.default_rng(5).standard_normal((3, 2)).astype(dtype)
+    check_jvp(f, (x,))
+    np.testing.assert_array_equal(fwdjit.fwdjit(f)(x), f(x))
+
+
+# ------------------------------------------------ the builtin sum of a list (test_non_numpy_sum)
+def builtin_sum_of_list(x, y):
+    return sum([x, y])
+
+
+def builtin_sum_with_start(x):
+    return sum((x, 2 * x, x * x), 1.0) + sum([x])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_builtin_sum_of_a_list(dtype):
+    rng = np.random.default_rng(6)
+    a, b = rng.standard_normal((2, 10, 11)).astype(dtype)
+    check_jvp(builtin_sum_of_list, (a, b))
+    check_jvp(builtin_sum_with_start, (a,))
+    code = fwdjit.fwdjit(builtin_sum_with_start).tangent_source.split("\n", 2)[2]      # after the comment
+    assert "sum(" not in code and "1.0 + x + 2 * x + x * x + (0 + x)" in code       # additions, as written

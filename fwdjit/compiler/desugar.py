@@ -5,12 +5,14 @@ so the primal, the tangent and every target get the same code; new nodes keep th
 line and column of what they replace, so errors still point at the user's source.
 
 * list literals become tuples: ``np.array([a, b, c])``, ``np.stack([x, y])``,
+  and arrays where a reduction reads them (``np.mean([a, b])``, ``np.linalg.norm((x, y))``),
   ``axes=[0, 1]``, ``b = [1.0, a * a, 2.0]`` (read, indexed, looped over, turned
   into an array); a list used as an index becomes an int array (NumPy's fancy index):
   ``x[[0, 2]]`` is ``x[np.array((0, 2))]``, and so is ``x[idx]`` after ``idx = [0, 2]``;
   a list indexed by a variable (``b[i]``) is an array too (Numba indexes tuples by a
   variable only when their items share one type).
   Mutating a list (``b.append(v)``, ``b[i] = v``, ``b += [v]``) is refused, located;
+* the builtin ``sum`` of a list or tuple literal becomes additions: ``sum([x, y])`` is ``x + y``;
 * dtype strings become NumPy types: ``x.astype("float32")``, ``dtype="float64"``;
   other strings stay as they are where they are arguments of calls (einsum subscripts);
 * constant default parameter values (``def f(x, n=3)``) are bound when the function is
@@ -35,6 +37,7 @@ def f(x, i):
 from __future__ import annotations
 
 import ast
+import builtins
 
 import numpy as np
 
@@ -97,8 +100,20 @@ def _lists_to_tuples(node):
     return node
 
 
+#: NumPy reductions whose first argument may be a list or tuple of numbers (Numba's take arrays only)
+_ARRAY_FIRST = {np.sum, np.mean, np.std, np.var, np.prod, np.max, np.min, np.amax, np.amin, np.median, np.ptp,
+                np.average, np.cumsum, np.cumprod, np.linalg.norm, np.nansum, np.nanmean, np.nanmax, np.nanmin}
+
+
+def _takes_array(obj):
+    try:
+        return obj in _ARRAY_FIRST
+    except TypeError:       # unhashable
+        return False
+
+
 def _int_array(info, node):
-    """``[0, 2]`` as ``np.array((0, 2))``."""
+    """``[0, 2]`` as ``np.array((0, 2))`` (also ``[a, b]`` as ``np.array((a, b))``)."""
     call = ast.Call(_attr(info, node, "array"), [_as_tuple(node)], [])
     return ast.copy_location(call, node)
 
@@ -141,6 +156,15 @@ class _Desugar(ast.NodeTransformer):
                                   f"literal as a tuple, which cannot change",
                                   hint="build an array instead: np.zeros(n), then assign its elements",
                                   construct="list mutation")
+        first = node.args[0] if node.args else None
+        if (isinstance(first, ast.Tuple) or isinstance(first, ast.Name) and first.id in self.lists) \
+                and _takes_array(resolve_attr(self.info, f)):
+            # np.mean([a, b]), np.mean(b) after b = [a, c]: np.mean(np.array((a, b))), np.mean(np.array(b))
+            node.args[0] = ast.copy_location(ast.Call(_attr(self.info, first, "array"), [first], []), first)
+        if first is not None and isinstance(first, ast.Tuple) and not node.keywords and len(node.args) <= 2 \
+                and not any(isinstance(e, ast.Starred) for e in first.elts) \
+                and resolve_attr(self.info, f) is builtins.sum:
+            return _sum_of_literal(node)
         if isinstance(f, ast.Attribute) and f.attr == "astype" and node.args:
             node.args[0] = self._dtype(node.args[0])
         for k in node.keywords:
@@ -177,6 +201,18 @@ class _Desugar(ast.NodeTransformer):
             return
         extra = [ast.copy_location(_const(defaults[i - first]), node) for i in range(len(node.args), len(names))]
         node.args = node.args + extra
+
+
+def _sum_of_literal(node):
+    """``sum([a, b, c], start)`` as ``start + a + b + c`` (``start`` 0 when omitted, kept only when it is
+    not 0 or there is a single item: ``sum([x])`` is a new array, not ``x``)."""
+    elts = node.args[0].elts
+    start = node.args[1] if len(node.args) > 1 else ast.copy_location(ast.Constant(0), node)
+    keep_start = len(node.args) > 1 or len(elts) < 2
+    out = start if keep_start else elts[0]
+    for e in (elts if keep_start else elts[1:]):
+        out = ast.copy_location(ast.BinOp(out, ast.Add(), e), node)
+    return out
 
 
 def _const(value):

@@ -110,6 +110,25 @@ def _scalar_atleast(ndim):
     return ov
 
 
+def _of_arrays(t):
+    """Whether ``t`` is a tuple of equal-typed arrays, or of such tuples (any depth)."""
+    return isinstance(t, types.UniTuple) and (isinstance(t.dtype, types.Array) or _of_arrays(t.dtype))
+
+
+@overload(np.array)
+def _ov_array_of_arrays(object, dtype=None):
+    """``np.array((a, b))`` of equal-typed arrays: their stack, and ``np.array(((a, b), (c, d)))`` the stack
+    of the rows' stacks (Numba's np.array takes sequences of numbers only)."""
+    if not _of_arrays(object) or not (dtype is None or isinstance(dtype, (types.NoneType, types.Omitted))):
+        return None
+    if isinstance(object.dtype, types.Array):
+        return lambda object, dtype=None: np.stack(object)
+    rows = ", ".join(f"np.array(object[{i}])" for i in range(object.count))
+    ns = {"np": np}
+    exec(f"def impl(object, dtype=None):\n    return np.stack(({rows},))\n", ns)
+    return ns["impl"]
+
+
 overload(np.atleast_1d)(_scalar_atleast(1))
 overload(np.atleast_2d)(_scalar_atleast(2))
 overload(np.atleast_3d)(_scalar_atleast(3))

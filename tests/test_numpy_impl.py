@@ -160,6 +160,15 @@ def gradient_axis(x):
     return np.gradient(x, 0.5, axis=1)
 
 
+def gradient_all(x):
+    gy, gx = np.gradient(x)         # NumPy: a tuple, one gradient per axis
+    return gy * gx
+
+
+def gradient_axes(x, h):
+    return np.gradient(x, h, axis=(-1, 0))      # in the order given
+
+
 def r_concat(a, b):
     return np.r_[a, b, 2.0]
 
@@ -198,6 +207,8 @@ QUICK = [
     (diff_axis, lambda: (arr(4, 5),)),
     (gradient_1d, lambda: (arr(6), 0.5)),
     (gradient_axis, lambda: (arr(3, 5),)),
+    (gradient_all, lambda: (arr(4, 5),)),
+    (gradient_axes, lambda: (arr(3, 4, 5), 0.7)),
     (r_concat, lambda: (arr(3), arr(2))),
     (c_concat, lambda: (arr(3), arr(3, 2))),
 ]

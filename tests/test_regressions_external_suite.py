@@ -312,3 +312,57 @@ def test_builtin_sum_of_a_list(dtype):
     check_jvp(builtin_sum_with_start, (a,))
     code = fwdjit.fwdjit(builtin_sum_with_start).tangent_source.split("\n", 2)[2]      # after the comment
     assert "sum(" not in code and "1.0 + x + 2 * x + x * x + (0 + x)" in code       # additions, as written
+
+
+# ------------------------------------------------ a scalar's array attributes (test_scalar_array_box_attributes)
+def scalar_attributes(x):
+    assert x.shape == ()
+    assert x.ndim == 0
+    assert x.size == 1
+    assert x.dtype == np.float64
+    return x ** 2
+
+
+def dtype_compared(x):
+    if x.dtype == np.int64 or x.dtype != x.dtype:
+        return x * 2
+    return x * x.size + x.ndim + (x.dtype == np.float32)
+
+
+def test_scalar_array_attributes():
+    # Numba's floats have no .shape/.ndim/.size/.dtype (NumPy scalars do), and Numba cannot compare a
+    # dtype with np.float64: the assert failed to compile
+    assert fwdjit.grad(scalar_attributes)(3.0) == 6.0
+    assert fwdjit.fwdjit(scalar_attributes)(np.float64(2.0)) == 4.0
+
+
+@pytest.mark.parametrize("make", [lambda dt: dt(1.5), lambda dt: np.ones(3, dt), lambda dt: np.ones((2, 2), dt)],
+                         ids=["scalar", "1-d", "2-d"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_dtype_comparisons_and_scalar_attributes(make, dtype):
+    x = make(dtype)
+    got = fwdjit.fwdjit(dtype_compared)(x)
+    assert np.array_equal(got, dtype_compared(x))
+    assert np.asarray(got).dtype == np.asarray(dtype_compared(x)).dtype
+    if dtype == np.float64:             # float32 takes the other branch in check_jvp's float64 reference
+        check_jvp(dtype_compared, (x,))
+    with pytest.raises(AssertionError):
+        fwdjit.fwdjit(scalar_attributes)(np.float32(2.0))      # x.dtype == np.float64 is False, as in NumPy
+
+
+# ------------------------------------------------ np.int64 of an array (test_cast_to_int)
+def cast_to_int(W):
+    new_W = W[:, :-1]
+    new_inds = np.int64(W[:, -1])
+    assert new_inds.dtype == np.int64
+    return new_W[new_inds].sum(), np.int16(W[0, 0] * 3.0) * np.int64(W[1, 0] * 5.0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_int_cast_of_an_array(dtype):
+    # Numba's np.int64 takes scalars only, and np.int64 had no (zero) derivative rule
+    W = np.random.default_rng(7).standard_normal((5, 10)).astype(dtype)
+    W[:, -1] = [0.5, -1.2, 3.7, 2.4, -4.6]      # truncated toward zero, negative indices included
+    check_jvp(cast_to_int, (W,))
+    (s, i), (s_ref, i_ref) = fwdjit.fwdjit(cast_to_int)(W), cast_to_int(W)
+    assert s == pytest.approx(s_ref, rel=1e-6) and i == i_ref

@@ -36,6 +36,9 @@ from .resolve import MISSING, resolve_attr
 
 __all__ = ["lower"]
 
+#: NumPy's integer types: ``np.int64(x)`` casts an array too, which Numba's ``np.int64`` does not
+_INT_TYPES = frozenset(t for t in set(np.sctypeDict.values())
+                       if isinstance(t, type) and issubclass(t, np.integer) and t is not np.timedelta64)
 _REDUCE = {np.sum: "sum", np.mean: "mean", np.prod: "prod", np.max: "max", np.amax: "max", np.min: "min",
            np.amin: "min", np.var: "var", np.std: "std", np.cumsum: "cumsum", np.cumprod: "cumprod"}
 #: parameters of each reduction, in NumPy's order (functions; methods drop the first)
@@ -146,6 +149,8 @@ class _Lower(ast.NodeTransformer):
         if op is not None:
             bound = self.bind(node, _PARAMS[op], f"np.{obj.__name__}")
             return self.reduction(node, op, bound, f"np.{obj.__name__}")
+        if obj in _INT_TYPES and len(node.args) == 1 and not node.keywords:      # np.int64(x), also of an array
+            return ast.copy_location(self.fj("int_cast", [node.args[0], node.func]), node)
         if obj is np.einsum:
             return self.einsum(node)
         if obj is np.gradient:
@@ -331,9 +336,6 @@ class _Lower(ast.NodeTransformer):
             raise self.error(node, "np.gradient with these arguments is not supported",
                              "pass one scalar spacing and axis= (edge_order 1), e.g. np.gradient(f, h, axis=0)")
         axis = self.literal(kw["axis"], "axis", "np.gradient(f, h, axis=0)") if "axis" in kw else None
-        if isinstance(axis, tuple):
-            raise self.error(kw["axis"], "np.gradient over several axes (a list of results) is not supported",
-                             "call np.gradient once per axis, e.g. np.gradient(f, h, axis=0)")
         h = node.args[1] if len(node.args) > 1 else ast.Constant(1.0)
         return ast.copy_location(self.fj("gradient", [node.args[0], h, self.const(axis)]), node)
 

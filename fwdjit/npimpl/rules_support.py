@@ -15,10 +15,11 @@ array([20., 30., 10.])
 from __future__ import annotations
 
 import math
+import operator
 
 import numpy as np
 from numba import types
-from numba.extending import overload, overload_method
+from numba.extending import overload, overload_attribute, overload_method
 
 
 # ------------------------------------------------------------- cumprod ----
@@ -127,6 +128,70 @@ def _ov_array_of_arrays(object, dtype=None):
     ns = {"np": np}
     exec(f"def impl(object, dtype=None):\n    return np.stack(({rows},))\n", ns)
     return ns["impl"]
+
+
+def int_cast(x, T):
+    """``np.int64(x)`` (any NumPy integer type ``T``): an array is cast elementwise, as NumPy does."""
+    return np.asarray(x).astype(T) if np.ndim(x) else T(x)
+
+
+@overload(int_cast)
+def _ov_int_cast(x, T):
+    if isinstance(x, types.Array):
+        return lambda x, T: x.astype(T)
+    return lambda x, T: T(x)
+
+
+@overload(np.trace)
+def _ov_trace_nd(a, offset=0):
+    """``np.trace`` of an n-d array (n > 2): the sum of ``a[i, i + offset]``, shaped ``a.shape[2:]``
+    (Numba's takes 2-d arrays only)."""
+    if not isinstance(a, types.Array) or a.ndim <= 2:
+        return None
+    dt = a.dtype if isinstance(a.dtype, types.Float) else types.int64
+
+    def impl(a, offset=0):
+        out = np.zeros(a.shape[2:], dt)
+        for i in range(a.shape[0]):
+            j = i + offset
+            if 0 <= j < a.shape[1]:
+                out += a[i, j]
+        return out
+    return impl
+
+
+def _scalar_attr(value):
+    return lambda x: lambda x: value
+
+
+for _t in (types.Float, types.Integer):         # a NumPy scalar's array attributes (np.float64(1.0).shape)
+    overload_attribute(_t, "shape")(_scalar_attr(()))
+    overload_attribute(_t, "ndim")(_scalar_attr(0))
+    overload_attribute(_t, "size")(_scalar_attr(1))
+    overload_attribute(_t, "dtype")(lambda x: _scalar_attr(np.dtype(str(x)))(x))
+
+
+def _dtype_of_type(t):
+    if isinstance(t, types.DType):
+        return np.dtype(str(t.dtype))
+    if isinstance(t, types.NumberClass):
+        return np.dtype(str(t.instance_type))
+    return None
+
+
+def _dtype_compare(op):
+    """``x.dtype == np.float32`` (Numba cannot compare a dtype with a NumPy type): known when compiling."""
+    def ov(a, b):
+        da, db = _dtype_of_type(a), _dtype_of_type(b)
+        if da is None or db is None or not (isinstance(a, types.DType) or isinstance(b, types.DType)):
+            return None
+        result = op(da, db)
+        return lambda a, b: result
+    return ov
+
+
+overload(operator.eq)(_dtype_compare(operator.eq))
+overload(operator.ne)(_dtype_compare(operator.ne))
 
 
 overload(np.atleast_1d)(_scalar_atleast(1))

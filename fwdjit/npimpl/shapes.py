@@ -1,5 +1,5 @@
 """Shape functions with axes that Numba lacks: ``squeeze(axis)``, ``rollaxis``, ``roll(axis)``,
-``repeat(axis)``, ``diff(n, axis)``, ``gradient`` (with a scalar spacing, 1-D or with ``axis``), ``c_`` items.
+``repeat(axis)``, ``diff(n, axis)``, ``gradient`` (with a scalar spacing; several axes give a tuple), ``c_`` items.
 
 All are linear in the array (``gradient`` also depends on its spacing), so one
 function serves primal and tangent.  The code is generated per ndim and literal axis:
@@ -212,9 +212,13 @@ def _ov_gradient(x, h, axis):
     ax = static(axis)
     if ax is NOT_LITERAL:
         return None
-    if ax is None and x.ndim != 1:
-        fail("gradient of an array of more than one dimension needs axis=")
-    a = 0 if ax is None else normalize_axes(ax, x.ndim)[0]
+    normalize_axes(ax, x.ndim)                          # checks: ints, in bounds, not repeated
+    axes = tuple(range(x.ndim)) if ax is None else tuple(a % x.ndim for a in (ax if isinstance(ax, tuple) else (ax,)))
+    if len(axes) > 1:       # NumPy: a tuple of the gradients along each axis (all of them for axis=None)
+        name = safe_name("gradient", x.ndim, "a", *axes)
+        parts = "".join(f"gradient(x, h, {a}), " for a in axes)
+        return build(f"def {name}(x, h, axis):\n    return ({parts})\n", name, {"gradient": gradient}, _MOD)
+    a = axes[0]
     n = x.ndim
 
     def sl(s):

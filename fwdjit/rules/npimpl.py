@@ -98,13 +98,16 @@ def _var(root):
 
 
 def _gradient(c):
+    """Linear in ``x``, and ``gradient(x, h) * s == gradient(x * s, h)``: one call of
+    ``gradient(dx - x * dh / h, h, axis)``, which also serves a tuple of results (several axes)."""
     x, h, axis = c.args
-    terms = []
-    if x.active:
-        terms.append(c.same_call([x.t, h.p(), _static(axis)], {}))
+    if not (x.active or h.active):
+        return None
+    arg = x.t if x.active else None
     if h.active:
-        terms.append(ast.UnaryOp(ast.USub(), ast.BinOp(c.result(), ast.Mult(), ast.BinOp(h.t, ast.Div(), h.p()))))
-    return add_terms(terms)
+        scaled = ast.BinOp(x.p(), ast.Mult(), ast.BinOp(h.t, ast.Div(), h.p()))
+        arg = ast.BinOp(arg, ast.Sub(), scaled) if arg is not None else ast.UnaryOp(ast.USub(), scaled)
+    return c.same_call([arg, h.p(), _static(axis)], {})
 
 
 for _f in (npimpl.sum_axis, npimpl.mean_axis, npimpl.cumsum_axis, npimpl.squeeze_axis, npimpl.rollaxis,

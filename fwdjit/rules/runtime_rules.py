@@ -67,6 +67,7 @@ RULES[rt.prod_jvp2] = Rule(_prod_jvp2_rt)
 RULES[rt.flat] = linear(0)
 RULES[rt.fuse_size] = zero_rule("fuse_size")
 RULES[rt.cumprod_jvp] = Rule(_cumprod_jvp_rt)
+RULES[rt.int_cast] = zero_rule("int_cast")     # np.int64(x): integer-valued
 RULES[rt.like_each] = linear(0)        # a cast of each element
 RULES[rt.permuted_like] = linear(0)    # a permutation of dx (piecewise constant in x and y)
 RULES[rt.buffer] = linear(0)       # a block's scratch: the tangent's scratch has the tangent's dtype

@@ -24,7 +24,7 @@ from numba.core.errors import TypingError  # noqa: F401  (re-exported, as before
 from .arrays import (BLOCK, array_like_common, bcast, blas_strides, buffer, flat, fresh, fuse_size, like_common, match_dtype,  # noqa: F401
                      match_dtype_each, matmul_stacked, promote)
 from ..npimpl import *  # noqa: F401,F403  (NumPy forms Numba lacks, called as fj.*)
-from ..npimpl.rules_support import cumprod_jvp, like_each, permuted_like  # noqa: F401  (fj.* of rules)
+from ..npimpl.rules_support import cumprod_jvp, int_cast, like_each, permuted_like  # noqa: F401  (fj.* of rules)
 from .checks import check_lowrank, check_tangent, check_tangents_k, kstack  # noqa: F401
 from .core import (argmax, argmin, define, has_float32, like, lit, lit_args, pick_flat, pow_dexp,  # noqa: F401
                    prod_jvp, prod_jvp2, select, zero)

@@ -106,6 +106,8 @@ def upcast(v, complex_step=False):
     if is_float_array(v):
         return v.astype(target)
     if is_float_scalar(v):
+        if isinstance(v, np.generic):       # a NumPy scalar stays one (its .dtype, .shape are read)
+            return target(v)
         return complex(v) if complex_step else float(v)
     if isinstance(v, np.ndarray):
         return v.copy()

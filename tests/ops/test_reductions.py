@@ -28,6 +28,7 @@ row(R, "vdot", "np.vdot(a, b)", "real", "real", shapes=(((5,), (5,)),))
 row(R, "vdot", "np.vdot(a, b)", "real", "real", shapes=(((3, 4), (3, 4)),), form="n-d operands",
     xfail="Numba compiles np.vdot for 1-d arrays only")
 row(R, "trace", "np.trace(a)", shapes=((3, 4),))
+row(R, "trace", "np.trace(a, offset=1) * np.trace(a, -1)", shapes=((3, 4), (3, 4, 2), (2, 3, 4, 2)), form="n-d, offset")
 row(R, "np.linalg.norm", "np.linalg.norm(a)", "away", shapes=tuple(s for s in ND1 if len(s) < 3), f32=True)
 row(R, "np.linalg.norm", "np.linalg.norm(a)", "away", shapes=((2, 3, 4),), form="3-d")
 row(R, "np.linalg.norm", "np.linalg.norm(a, axis=0)", "away", shapes=ND2, form="axis=", f32=True)

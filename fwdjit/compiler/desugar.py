@@ -18,7 +18,9 @@ line and column of what they replace, so errors still point at the user's source
 * constant default parameter values (``def f(x, n=3)``) are bound when the function is
   decorated: ``info.defaults`` maps each defaulted parameter to its value (callers may
   omit it), and calls to other user functions that omit defaulted arguments get them
-  written in.  A default that is not a constant (an array, a list, an object) is refused.
+  written in.  A function default (``def f(x, act=np.tanh)``) is bound at decoration: the body calls
+  that function, and the compiled code has no such parameter.  A default that is neither (an array,
+  a list, an object) is refused.
 
 >>> import ast
 >>> from fwdjit.compiler.resolve import FunctionInfo
@@ -188,19 +190,38 @@ class _Desugar(ast.NodeTransformer):
         return node
 
     def _fill_call_defaults(self, node):
-        """A call to a user function that omits defaulted arguments gets them written in."""
+        """A call to a user function gets its arguments by position: keyword arguments are placed, and
+        omitted defaulted ones written in (the callee's compiled code takes every parameter, but those
+        bound to function defaults)."""
         obj = resolve_attr(self.info, node.func)
         py = user_python_function(obj) if obj is not None else None     # not np.ones(shape, dtype=None)
-        defaults = getattr(py, "__defaults__", None)
         code = getattr(py, "__code__", None)
-        if not defaults or code is None or node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
+        if code is None or any(isinstance(a, ast.Starred) for a in node.args) \
+                or (not py.__defaults__ and not node.keywords):
             return
         names = code.co_varnames[:code.co_argcount]
-        first = len(names) - len(defaults)
-        if not first <= len(node.args) < len(names) or not all(constant_default(d) for d in defaults):
-            return
-        extra = [ast.copy_location(_const(defaults[i - first]), node) for i in range(len(node.args), len(names))]
-        node.args = node.args + extra
+        defaults = dict(zip(names[len(names) - len(py.__defaults__ or ()):], py.__defaults__ or ()))
+        given = dict(zip(names, node.args))
+        for k in node.keywords:
+            if k.arg not in names or k.arg in given:
+                return          # Python's own TypeError names it (or Numba's, located)
+            given[k.arg] = k.value
+        args = []
+        for name in names:
+            if name in defaults and function_default(defaults[name]):
+                if name in given:
+                    raise self.info.error(UnsupportedSyntax, given[name], f"'{name}' of {py.__name__} defaults to "
+                                          f"a function, which fwdjit binds when it transforms {py.__name__}: "
+                                          f"it cannot be passed", hint=f"call a function whose default is the one "
+                                          f"you pass (or wrap {py.__name__})", construct="function argument")
+                continue        # bound: not a parameter of the compiled callee
+            if name in given:
+                args.append(given[name])
+            elif name in defaults and constant_default(defaults[name]):
+                args.append(ast.copy_location(_const(defaults[name]), node))
+            else:
+                return          # missing, or a default fwdjit refuses: the callee's transform says so
+        node.args, node.keywords = args, []
 
 
 def _sum_of_literal(node):
@@ -247,9 +268,16 @@ def _check_list_writes(info, tree, lists):
                                  construct="list mutation")
 
 
+def function_default(value):
+    """Whether ``value`` may be a function default (``def f(x, act=np.tanh)``): a function, NumPy ufunc,
+    builtin or compiled function, which the body then calls as it would a global of that value."""
+    return callable(value) and not isinstance(value, type) and not constant_default(value)
+
+
 def _bind_defaults(info, defaults):
     args = info.tree.args
     info.defaults = {}
+    info.bound_functions = {}
     if not args.defaults:
         return
     values = tuple(defaults) if defaults is not None else (None,) * len(args.defaults)
@@ -260,15 +288,22 @@ def _bind_defaults(info, defaults):
                                                             and isinstance(node.operand, ast.Constant)):
                 raise _default_error(info, node, p)
             value = ast.literal_eval(node)
+        if function_default(value):
+            info.bound_functions[p] = value       # not a parameter of the compiled code: a name for the body
+            continue
         if not constant_default(value):
             raise _default_error(info, node, p)
         info.defaults[p] = value
     args.defaults = []
+    if info.bound_functions:
+        args.args = [a for a in args.args if a.arg not in info.bound_functions]
+        info.params = [a for a in info.params if a not in info.bound_functions]
+        info.namespace.update(info.bound_functions)
 
 
 def _default_error(info, node, p):
     return info.error(UnsupportedSyntax, node, f"the default value of '{p}' is not a constant "
-                      f"(a number, bool, None, string or tuple of them)",
+                      f"(a number, bool, None, string or tuple of them) or a function",
                       hint="pass the value as an argument, or make the default a constant and "
                            "build the array inside the function", construct="non-constant default")
 

@@ -47,6 +47,7 @@ class FunctionInfo:
     indent: int = 0
     #: defaulted parameter -> its constant default value (bound at decoration; desugar fills it)
     defaults: dict = field(default_factory=dict)
+    bound_functions: dict = field(default_factory=dict)     # function defaults, bound at decoration
 
     def source_line(self, lineno):
         line = linecache.getline(self.filename, lineno)
@@ -186,8 +187,9 @@ def _resolve_names(info: FunctionInfo):
                 closure[name] = cell.cell_contents
             except ValueError:  # empty cell
                 pass
+    in_defaults = {id(n) for d in info.tree.args.defaults for n in ast.walk(d)}     # values: __defaults__
     for node in ast.walk(info.tree):
-        if not (isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)):
+        if not (isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)) or id(node) in in_defaults:
             continue
         name = node.id
         if name in locals_ or name in info.namespace:

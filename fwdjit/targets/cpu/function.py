@@ -141,6 +141,11 @@ class FwdjitFunction(TargetFunction):
     def __call__(self, *args):
         if len(args) < self._nparams and self.info.defaults:
             args = fill_defaults(self.params, self.info.defaults, args)
+        elif len(args) > self._nparams and self.info.bound_functions:
+            raise TangentError(f"{self.name} takes {self._nparams} arguments ({', '.join(self.params)}): "
+                               f"{', '.join(self.info.bound_functions)} defaults to a function, bound when the "
+                               f"function was decorated, and cannot be passed; decorate a function without "
+                               f"that default (or a wrapper) to call another one")
         disp = self._primal if self._primal is not None else self.primal_function_internal()
         try:
             out = disp(*args)

@@ -247,17 +247,22 @@ HANDWRITTEN = {
     "control flow": "`for` over `range(...)`, over arrays (`for row in A`), `enumerate(a)`, `zip(a, b)`; "
                     "`while`, `break`, `continue`, `if/elif/else`, early `return`",
     "calls": "other user functions (same module or imported, plain or `@numba.njit`): transformed recursively, "
-             "including in-place writes to their array arguments; black boxes via `fwdjit.defjvp`, NumPy "
+             "including in-place writes to their array arguments, with positional or keyword arguments "
+             "(`inner(x, scale=3.0)`); black boxes via `fwdjit.defjvp`, NumPy "
              "functions included (`fwdjit.defjvp(np.cumprod, partial)`)",
     "lists": "list literals that are read, indexed, looped over or turned into arrays: `np.array([a, b, c])`, "
              "`np.stack([x, y])`, `axes=[1, 0]`, `b = [1.0, a * a, 2.0]` (compiled as tuples; as arrays where "
-             "indexed by a variable, `b[i]`), fancy indices `x[[0, 2]]` (an int array); appending to or writing "
+             "indexed by a variable, `b[i]`), fancy indices `x[[0, 2]]` (an int array); reductions of lists "
+             "(`np.mean([a, b])`, `np.linalg.norm((x, y))`: read as arrays), `np.array` of lists of equal-shaped "
+             "arrays (their stack), the builtin `sum([x, y])` (additions); appending to or writing "
              "into a list is refused, located",
     "strings": "as call arguments: dtype names (`x.astype(\"float32\")`, `dtype=\"float64\"` become `np.float32`, "
                "`np.float64`), einsum subscripts and other string options",
     "defaults": "constant default parameter values (`def f(x, n=3, scale=0.5, shape=(2,))`), bound at decoration: "
                 "callers, `f.jvp`, `fwdjit.jvp`, batched `jvp`, `forward_grad` and other user functions may omit "
-                "them (their tangents are `None`); a non-constant default (an array, a list) is refused, located",
+                "them (their tangents are `None`); function defaults (`def f(x, act=np.tanh)`), bound at "
+                "decoration too (the compiled code has no such parameter: passing one is refused, located); "
+                "any other default (an array, a list) is refused, located",
 }
 ORDER = ("values", "arithmetic", "elementwise", "math", "reductions", "linear algebra", "creation", "shape",
          "methods", "indexing", "control flow", "calls", "lists", "strings", "defaults")

@@ -366,3 +366,31 @@ def test_int_cast_of_an_array(dtype):
     check_jvp(cast_to_int, (W,))
     (s, i), (s_ref, i_ref) = fwdjit.fwdjit(cast_to_int)(W), cast_to_int(W)
     assert s == pytest.approx(s_ref, rel=1e-6) and i == i_ref
+
+
+# ------------------------------------------------ np.diagonal, np.append of nested lists (test_diagonal,
+# test_simple_append_list_2D; autograd's lists are fwdjit's tuples)
+def diagonal_last_axes(D):
+    return np.diagonal(D, axis1=-1, axis2=-2)
+
+
+def append_rows(a, b):
+    return np.append(a, b, axis=0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(4, 4), (3, 4, 4), (2, 3, 5)])
+def test_diagonal_with_axes(shape, dtype):
+    D = np.random.default_rng(8).standard_normal(shape).astype(dtype)
+    got = fwdjit.fwdjit(diagonal_last_axes)(D)
+    assert got.dtype == dtype and np.array_equal(got, diagonal_last_axes(D))
+    check_jvp(diagonal_last_axes, (D,))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_append_of_nested_tuples(dtype):
+    a = tuple(tuple(dtype(v) for v in row) for row in ((1.0, 2.0, 3.0), (4.0, 5.0, 6.0)))
+    b = ((dtype(7.0), dtype(8.0), dtype(9.0)),)
+    got = fwdjit.fwdjit(append_rows)(a, b)
+    assert got.dtype == dtype and np.array_equal(got, append_rows(a, b))
+    check_jvp(append_rows, (a, b))

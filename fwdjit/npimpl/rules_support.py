@@ -17,6 +17,8 @@ from __future__ import annotations
 import math
 import operator
 
+import numba
+import numba.core.errors
 import numpy as np
 from numba import types
 from numba.extending import overload, overload_attribute, overload_method
@@ -158,6 +160,56 @@ def _ov_trace_nd(a, offset=0):
                 out += a[i, j]
         return out
     return impl
+
+
+@overload(np.append)
+def _ov_append_of_tuples(arr, values, axis=None):
+    """``np.append`` of (nested) tuples of numbers: read as arrays, as NumPy reads lists."""
+    if not isinstance(arr, types.BaseTuple) and not isinstance(values, types.BaseTuple):
+        return None
+    as_a = (lambda v: np.asarray(v)) if isinstance(arr, types.BaseTuple) else (lambda v: v)
+    as_v = (lambda v: np.asarray(v)) if isinstance(values, types.BaseTuple) else (lambda v: v)
+    conv_a, conv_v = numba.njit(as_a), numba.njit(as_v)
+    return lambda arr, values, axis=None: np.append(conv_a(arr), conv_v(values), axis)
+
+
+def _diagonal_source(ndim, ax1, ax2):
+    rest = [k for k in range(ndim) if k not in (ax1, ax2)]
+    perm = tuple(rest + [ax1, ax2])
+    lead = ", ".join(":" for _ in rest)
+    sel = (lead + ", " if lead else "")
+    return (f"def diagonal(a, offset=0, axis1=0, axis2=1):\n"
+            f"    b = np.transpose(a, {perm!r})\n"
+            f"    n1, n2 = b.shape[-2], b.shape[-1]\n"
+            f"    i0 = max(0, -offset)\n"
+            f"    j0 = max(0, offset)\n"
+            f"    n = max(0, min(n1 - i0, n2 - j0))\n"
+            f"    out = np.empty(b.shape[:-2] + (n,), b.dtype)\n"
+            f"    for k in range(n):\n"
+            f"        out[{sel}k] = b[{sel}i0 + k, j0 + k]\n"
+            f"    return out\n")
+
+
+@overload(np.diagonal, prefer_literal=True)
+def _ov_diagonal(a, offset=0, axis1=0, axis2=1):
+    """``np.diagonal(a, offset, axis1, axis2)`` (Numba has none): the axes must be literals; the result is
+    a copy (NumPy's is a read-only view), its last axis the diagonal."""
+    if not isinstance(a, types.Array) or a.ndim < 2:
+        return None
+    axes = []
+    for v, default in ((axis1, 0), (axis2, 1)):
+        v = default if isinstance(v, (types.Omitted, int)) and not isinstance(v, types.Literal) else v
+        v = v.literal_value if isinstance(v, types.Literal) else v
+        if not isinstance(v, int):
+            raise numba.core.errors.TypingError("np.diagonal: axis1 and axis2 must be literal ints")
+        if not -a.ndim <= v < a.ndim:
+            raise numba.core.errors.TypingError(f"np.diagonal: axis {v} is out of bounds for {a.ndim}-d")
+        axes.append(v % a.ndim)
+    if axes[0] == axes[1]:
+        raise numba.core.errors.TypingError("np.diagonal: axis1 and axis2 cannot be the same")
+    ns = {"np": np}
+    exec(_diagonal_source(a.ndim, axes[0], axes[1]), ns)
+    return ns["diagonal"]
 
 
 def _scalar_attr(value):

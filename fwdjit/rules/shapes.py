@@ -72,7 +72,7 @@ def _partition(c):
 for _f in (np.transpose, np.reshape, np.ravel, np.copy, np.squeeze, np.expand_dims, np.diff, np.flip,
            np.fliplr, np.flipud, np.diag, np.asarray, np.ascontiguousarray, np.real, np.atleast_1d,
            np.atleast_2d, np.atleast_3d, np.broadcast_to, np.repeat, np.tile, np.moveaxis, np.swapaxes,
-           np.rot90, np.tril, np.triu, np.split, np.array_split, np.hsplit, np.vsplit, np.roll):
+           np.rot90, np.tril, np.triu, np.split, np.array_split, np.hsplit, np.vsplit, np.roll, np.diagonal):
     RULES[_f] = linear(0)
 RULES[np.sort] = Rule(_sort)
 RULES[np.partition] = Rule(_partition, diff=(0,))

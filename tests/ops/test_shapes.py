@@ -36,6 +36,8 @@ row(H, "squeeze", "np.squeeze(a)", shapes=((3, 1, 4),), xfail="squeeze without a
 row(H, "expand_dims", "np.expand_dims(a, 1)", shapes=ND1)
 row(H, "flip", "np.flip(a)", shapes=ND1)
 row(H, "diag", "np.diag(a)", shapes=((5,), (3, 4)))
+row(H, "diagonal", "np.diagonal(a)", shapes=ND2, f32=True)      # fwdjit.npimpl: Numba has no np.diagonal
+row(H, "diagonal", "np.diagonal(a, 1, -1, 0)", shapes=((3, 4), (3, 4, 5)), form="offset, axis1, axis2")
 row(H, "sort", "np.sort(a)", "distinct", shapes=((6,),))
 # the order of the elements on either side of kth is NumPy's implementation detail: compared sorted
 row(H, "partition", "p = np.partition(a, 2)\nreturn p[..., 2], np.sort(p[..., :2].ravel()), np.sort(p[..., 3:].ravel())",
@@ -65,6 +67,8 @@ row(H, "hsplit", "s = np.hsplit(a, 2)\nreturn s[0], s[1]", shapes=((6,), (3, 4))
 row(H, "vsplit", "s = np.vsplit(a, 3)\nreturn s[0], s[1]", shapes=((3, 4), (3, 2, 2)))
 row(H, "append", "np.append(a, b)", "real", "real", shapes=(((5,), (3,)), ((3, 4), S)), f32=True)
 row(H, "append", "np.append(a, b, axis=0)", "real", "real", shapes=(((3, 4), (2, 4)),), form="axis=")
+row(H, "append", "np.append(((a, b),), ((b, a), (a, a)), axis=0)", "real", "real", shapes=((S, S),), readme=False,
+    form="tuples")
 
 MT = "methods"
 row(MT, ".sum()", "a.sum()", shapes=ND1, f32=True)

@@ -394,3 +394,25 @@ def test_append_of_nested_tuples(dtype):
     got = fwdjit.fwdjit(append_rows)(a, b)
     assert got.dtype == dtype and np.array_equal(got, append_rows(a, b))
     check_jvp(append_rows, (a, b))
+
+
+# ------------------------------------------------ np.r_ with a slice (test_r_slicing)
+R_CONST = np.linspace(-1.0, 1.0, 10)
+
+
+def r_with_slices(x):
+    return np.r_[x, R_CONST, 1:10] * np.r_[x[:3], 0.5:3.0:0.5, :4, x[3:], R_CONST]
+
+
+def c_with_a_slice(x):
+    return np.c_[x, 1:6]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_r_and_c_with_slices(dtype):
+    # a slice is a range (np.arange), as NumPy reads it
+    x = (np.arange(10.0) / 3).astype(dtype)
+    for f, a in ((r_with_slices, x), (c_with_a_slice, x[:5].copy())):
+        got, ref = fwdjit.fwdjit(f)(a), f(a)
+        assert got.dtype == ref.dtype and got.shape == ref.shape and np.allclose(got, ref, rtol=1e-6)
+        check_jvp(f, (a,))

@@ -343,10 +343,16 @@ class _Lower(ast.NodeTransformer):
         items = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
         name = "np.c_" if columns else "np.r_"
         for it in items:
-            if isinstance(it, ast.Slice) or (isinstance(it, ast.Constant) and isinstance(it.value, str)):
-                raise self.error(it, f"{name}[...] with a slice or a directive string is not supported",
-                                 "build the range with np.arange or np.linspace and concatenate arrays: "
-                                 "np.concatenate((a, np.arange(0.0, 3.0)))")
+            if isinstance(it, ast.Constant) and isinstance(it.value, str):
+                raise self.error(it, f"{name}[...] with a directive string is not supported",
+                                 "concatenate the arrays: np.concatenate((a, b), axis=1)")
+            if isinstance(it, ast.Slice) and it.upper is None:
+                raise self.error(it, f"{name}[...] with a slice without an end is not supported",
+                                 "write the end: np.r_[a, 0:3]")
+        # a slice is a range, as in NumPy: np.r_[a, 1:10:2] appends np.arange(1, 10, 2)
+        items = [ast.copy_location(_np_call("arange", it.lower or ast.Constant(0), it.upper,
+                                            it.step or ast.Constant(1)), it) if isinstance(it, ast.Slice) else it
+                 for it in items]
         if columns:
             parts = [self.fj("c_item", [it]) for it in items]
             call = ast.Call(ast.Attribute(ast.Name("np", ast.Load()), "concatenate", ast.Load()),

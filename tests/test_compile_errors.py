@@ -11,7 +11,6 @@ float64 and float32.
 """
 import ast
 import os
-import re
 import warnings
 
 import numba
@@ -22,29 +21,16 @@ import fwdjit
 from fwdjit import rules
 from fwdjit.errors import CompileError, FwdjitError, InternalError, UnsupportedSyntax
 from fwdjit.testing import check_jvp
+from located import assert_located_message
 
 THIS_FILE = os.path.abspath(__file__)
 
 
-def marker_line(key):
-    with open(THIS_FILE) as fh:
-        hits = [i for i, line in enumerate(fh, 1) if re.search(rf"# <- {re.escape(key)}$", line.rstrip())]
-    assert len(hits) == 1, (key, hits)
-    return hits[0]
-
-
 def assert_located(exc, key, *named, cls=CompileError):
     msg = str(exc)
-    line = marker_line(key)
     assert isinstance(exc, cls), (type(exc), msg)
-    assert msg.startswith(f"{THIS_FILE}:{line}:"), msg
-    src = open(THIS_FILE).read().splitlines()[line - 1].strip()
-    lines = msg.splitlines()
-    assert lines[1].strip() == src and lines[2].strip() == "^", msg
-    for n in named:
-        assert n in msg, (n, msg)
-    assert len(lines) <= 10, msg
-    assert "array(float64" not in lines[0], msg          # NumPy's words, not Numba's
+    assert_located_message(exc, THIS_FILE, key, *named, max_lines=10,
+                           numba_words=("array(float64",))          # NumPy's words, not Numba's
     if cls is not UnsupportedSyntax:
         assert isinstance(exc.__cause__, Exception) and exc.__cause__ is not None, msg
         assert str(exc.__cause__) == exc.numba_message or exc.numba_message.startswith("TypingError"), msg

@@ -17,7 +17,6 @@ with a caret, says what failed, fits in a few lines, and keeps Numba's text as
 import importlib
 import math
 import os
-import re
 import types as pytypes
 
 import numba
@@ -26,9 +25,9 @@ from numba import types
 from numba.core.errors import NumbaError, TypingError
 
 from fwdjit.errors import CompileError
+from located import CC, assert_located_message, ptx_ok
 
 THIS_FILE = os.path.abspath(__file__)
-CC = (9, 0)
 
 
 def _cuda_importable():
@@ -39,30 +38,8 @@ def _cuda_importable():
     return True, ""
 
 
-def _ptx_ok():
-    """As in tests/test_cuda_ptx.py: the real compiler, down to PTX, without a GPU."""
-    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
-        return False, "the CUDA simulator is on (these tests use the real compiler)"
-    try:
-        from numba import cuda
-        from numba import float64
-    except Exception as exc:
-        return False, f"numba.cuda cannot be imported ({exc})"
-    try:
-        from fwdjit.targets.cuda import simulator_enabled
-        if simulator_enabled():
-            return False, "the CUDA simulator is on"
-
-        def probe(x):
-            return x * 2.0
-        cuda.compile_ptx(probe, (float64,), device=True, cc=CC)
-    except Exception as exc:
-        return False, f"numba-cuda cannot compile PTX here (NVVM missing?): {str(exc).splitlines()[0][:200]}"
-    return True, ""
-
-
 _IMPORTABLE, _WHY_NOT_IMPORTABLE = _cuda_importable()
-_PTX, _WHY_NO_PTX = _ptx_ok() if _IMPORTABLE else (False, _WHY_NOT_IMPORTABLE)
+_PTX, _WHY_NO_PTX = ptx_ok(CC) if _IMPORTABLE else (False, _WHY_NOT_IMPORTABLE)
 needs_cuda = pytest.mark.skipif(not _IMPORTABLE, reason=_WHY_NOT_IMPORTABLE)
 needs_compiler = pytest.mark.skipif(not _PTX, reason=_WHY_NO_PTX)
 pytestmark = pytest.mark.filterwarnings("ignore::numba.core.errors.NumbaWarning")
@@ -76,26 +53,12 @@ else:   # keep the names used in the functions below defined
     cuda = pytypes.SimpleNamespace(grid=None)
 
 
-def marker_line(key):
-    with open(THIS_FILE) as fh:
-        hits = [i for i, line in enumerate(fh, 1) if re.search(rf"# <- {re.escape(key)}$", line.rstrip())]
-    assert len(hits) == 1, (key, hits)
-    return hits[0]
-
-
 def assert_located(exc, key, *named):
     """``exc`` is a short CompileError at the marked line, naming ``named``, from Numba's error."""
     msg = str(exc)
-    line = marker_line(key)
     assert isinstance(exc, CompileError), (type(exc), msg)
-    assert msg.startswith(f"{THIS_FILE}:{line}:"), msg
-    src = open(THIS_FILE).read().splitlines()[line - 1].strip()
-    lines = msg.splitlines()
-    assert lines[1].strip() == src and lines[2].strip() == "^", msg
-    for n in named:
-        assert n in msg, (n, msg)
-    assert len(lines) <= 12, msg
-    assert "array(float64" not in lines[0] and "UniTuple" not in lines[0], msg    # NumPy's words
+    assert_located_message(exc, THIS_FILE, key, *named, max_lines=12,
+                           numba_words=("array(float64", "UniTuple"))    # NumPy's words
     assert isinstance(exc.__cause__, NumbaError), type(exc.__cause__)
     assert exc.numba_message.startswith(str(exc.__cause__)), exc.numba_message
 

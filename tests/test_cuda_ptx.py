@@ -17,41 +17,19 @@ import types as pytypes
 import pytest
 from numba import types    # the signature tables below are built even when the tests skip
 
+from located import CC, ptx_ok
+
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
-CC = (9, 0)
-
-
-def _ptx_ok():
-    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
-        return False, "the CUDA simulator is on (these tests use the real compiler)"
-    try:
-        from numba import cuda
-        from numba import float64
-    except Exception as exc:
-        return False, f"numba.cuda cannot be imported ({exc})"
-    try:
-        from fwdjit.targets.cuda import simulator_enabled
-        if simulator_enabled():
-            return False, "the CUDA simulator is on"
-
-        def probe(x):
-            return x * 2.0
-        cuda.compile_ptx(probe, (float64,), device=True, cc=CC)
-    except Exception as exc:
-        return False, f"numba-cuda cannot compile PTX here (NVVM missing?): {str(exc).splitlines()[0][:200]}"
-    return True, ""
-
-
-_OK, _WHY = _ptx_ok()
+_OK, _WHY = ptx_ok(CC)
 pytestmark = [pytest.mark.skipif(not _OK, reason=_WHY),
               pytest.mark.filterwarnings("ignore::numba.core.errors.NumbaWarning")]
 
 if _OK:
     import numba
-    from numba import cuda, types
+    from numba import cuda
 
     import cuda_functions as CF
     from fwdjit.targets.cuda import cuda_fwdjit

@@ -302,7 +302,7 @@ def squeeze_no_axis(x):
 
 
 def r_slice(x):
-    return np.r_[x, 0:3]
+    return np.r_[x, 0:]          # a range needs its end (np.r_[x, 0:3] is np.arange(0, 3))
 
 
 def einsum_ellipsis(a):
@@ -319,7 +319,7 @@ def roll_axes(x):
 
 @pytest.mark.parametrize("fn,words", [(variable_axis, "axis must be a literal"),
                                       (squeeze_no_axis, "np.squeeze without axis"),
-                                      (r_slice, "slice"), (einsum_ellipsis, "ellipsis"),
+                                      (r_slice, "slice without an end"), (einsum_ellipsis, "ellipsis"),
                                       (sum_dtype, "dtype"), (roll_axes, "np.roll over several axes")])
 def test_refused_with_a_located_error(fn, words):
     with pytest.raises(UnsupportedCall) as exc:

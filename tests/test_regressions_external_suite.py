@@ -416,3 +416,54 @@ def test_r_and_c_with_slices(dtype):
         got, ref = fwdjit.fwdjit(f)(a), f(a)
         assert got.dtype == ref.dtype and got.shape == ref.shape and np.allclose(got, ref, rtol=1e-6)
         check_jvp(f, (a,))
+
+
+# ------------------------------------------------ from test_systematic: reductions of a number, np.tile
+def var_std_of_a_number(x):
+    return np.var(x) + np.std(x) * 3.0 + np.var(x * x, ddof=0)
+
+
+def std_of_one_row(x):
+    return np.std(x, axis=1) + np.std(x, axis=0, keepdims=True)[0, :1]
+
+
+def tiled(a):
+    return np.tile(a, reps=(1, 4, 1, 2))
+
+
+def tiled_forms(a):
+    return np.tile(a, (3, 2, 1))[0] * np.sum(np.tile(a, 2))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_var_and_std_of_a_number(dtype):
+    # np.var(3.5) is 0; the std of one element is 0 whatever it is, so its derivative is 0 (was 0 / 0 = nan)
+    x = dtype(3.5)
+    assert fwdjit.fwdjit(var_std_of_a_number)(x) == 0.0
+    check_jvp(var_std_of_a_number, (x,))
+    check_jvp(as_fwdjit(var_std_of_a_number).tangent_fwdjit((True,)), (x, dtype(2.0)))
+    a = np.random.default_rng(9).standard_normal((1, 3)).astype(dtype)
+    check_jvp(std_of_one_row, (a,))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("f,shape", [(tiled, (2, 1, 3, 1)), (tiled_forms, (1, 2)), (tiled_forms, (2, 3))],
+                         ids=["4-d", "2-d", "2-d-b"])
+def test_tile_of_any_ndim(f, shape, dtype):
+    a = np.random.default_rng(10).standard_normal(shape).astype(dtype)
+    got, ref = fwdjit.fwdjit(f)(a), f(a)
+    assert got.shape == ref.shape and got.dtype == ref.dtype
+    np.testing.assert_allclose(got, ref, rtol=1e-5)          # np.sum's pairwise order vs a loop
+    check_jvp(f, (a,))
+
+
+# ------------------------------------------------ tuple() of a tuple (test_linalg's svd and eigh checks)
+def svd_as_tuple(a):
+    u, s, vh = tuple(np.linalg.svd(a, full_matrices=False))
+    return s, np.abs(u[:, 0] * vh[0, 0])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_builtin_tuple_of_a_tuple(dtype):
+    a = (np.eye(3) * 3.0 + np.random.default_rng(11).uniform(-0.5, 0.5, (3, 3))).astype(dtype)
+    check_jvp(svd_as_tuple, (a,))

@@ -40,7 +40,7 @@ _REDUCTION_METHODS = {"sum", "mean", "dot", "prod", "max", "min", "trace"}
 #: functions of two arrays that NumPy promotes to a common dtype and Numba refuses to mix
 _MIXED_ARRAY_FUNCS = {np.dot, np.vdot, np.matmul, np.inner, np.outer, np.kron, np.cross}
 #: NumPy functions that are not ufuncs but type their result like one (Numba gives float64 for a float32 scalar)
-_UFUNC_LIKE = {np.sinc, np.linalg.det}
+_UFUNC_LIKE = {np.sinc, np.linalg.det, np.angle}
 #: functions returning a tuple of scalars typed like their argument (cast with fj.like_each)
 _TUPLE_LIKE = {np.linalg.slogdet}
 #: ufuncs with an operand that must stay an integer

@@ -24,13 +24,14 @@ def sum_axis(x):
 from __future__ import annotations
 
 import numpy as np
+from numba import types
 from numba.extending import overload
 
 from .codegen import (NOT_LITERAL, build, fail, index, is_array, loops, mean_dtype, nonempty_checks,
                       normalize_axes, np_dtype, safe_name, static, sum_dtype)
 
 __all__ = ["sum_axis", "mean_axis", "prod_axis", "max_axis", "min_axis", "prod_axis_jvp", "prod_axis_jvp2", "max_axis_jvp",
-           "min_axis_jvp", "var_axis", "std_axis", "center", "var_scale", "cumsum_axis", "cumprod_axis",
+           "min_axis_jvp", "var_axis", "std_axis", "center", "var_scale", "std_tangent", "cumsum_axis", "cumprod_axis",
            "cumprod_axis_jvp"]
 
 _MOD = __name__
@@ -132,6 +133,14 @@ def var_scale(x, axis, ddof, factor):
     return np.asarray(x.dtype.type(0) if x.dtype.kind == "f" else 0.0).dtype.type(factor / (n - ddof))
 
 
+def std_tangent(num, std, x, axis):
+    """``num / std``: the tangent of ``std_axis``, with ``num`` that of ``var_axis`` halved; 0 where one
+    element is reduced (the std is 0 whatever ``x``, so is its derivative: not 0 / 0)."""
+    x = np.asarray(x)
+    n = int(np.prod([x.shape[a] for a in normalize_axes(axis, x.ndim)]))
+    return num * 0 if n == 1 else num / std
+
+
 def cumsum_axis(x, axis):
     return np.cumsum(x, axis=axis)
 
@@ -220,13 +229,16 @@ def _axes_keep(x, axis, keepdims, what):
 
 
 def _reduction(op, tangent, dtype_of):
+    # a number is its own reduction (np.sum(3.5), the tangent of np.var(3.5)): the value, its tangent, 0
     def typer(x, axis, keepdims):
-        return impl(x, axis, keepdims)
+        return (lambda x, axis, keepdims: x) if isinstance(x, types.Number) else impl(x, axis, keepdims)
 
     def typer_jvp(x, dx, axis, keepdims):
-        return impl(x, axis, keepdims)
+        return (lambda x, dx, axis, keepdims: dx) if isinstance(x, types.Number) else impl(x, axis, keepdims)
 
     def typer_jvp2(x, dx, ex, axis, keepdims):
+        if isinstance(x, types.Number):
+            return lambda x, dx, ex, axis, keepdims: dx - dx
         return impl(x, axis, keepdims)
 
     def impl(x, axis, keepdims):
@@ -257,6 +269,9 @@ def _count_text(axes):
 
 @overload(mean_axis, prefer_literal=True)
 def _ov_mean_axis(x, axis, keepdims):
+    if isinstance(x, types.Number):
+        dt = mean_dtype(x)
+        return lambda x, axis, keepdims: dt(x)
     spec = _axes_keep(x, axis, keepdims, "mean")
     if spec is None:
         return None
@@ -269,6 +284,11 @@ def _ov_mean_axis(x, axis, keepdims):
 
 def _var_typer(root):
     def typer(x, axis, ddof, keepdims):
+        if isinstance(x, types.Number):     # np.var(3.5): 0 (nan for ddof=1), in the number's float type
+            dt = mean_dtype(x)
+            if root:
+                return lambda x, axis, ddof, keepdims: np.sqrt(dt((x - x) * (x - x) / (1 - ddof)))
+            return lambda x, axis, ddof, keepdims: dt((x - x) * (x - x) / (1 - ddof))
         spec = _axes_keep(x, axis, keepdims, "var" if not root else "std")
         if spec is None:
             return None
@@ -288,6 +308,8 @@ overload(std_axis, prefer_literal=True)(_var_typer(True))
 
 @overload(center, prefer_literal=True)
 def _ov_center(x, axis):
+    if isinstance(x, types.Number):
+        return lambda x, axis: x - x
     spec = _axes_keep(x, axis, True, "center")
     if spec is None:
         return None
@@ -297,8 +319,25 @@ def _ov_center(x, axis):
                  {"mean_axis": mean_axis}, _MOD)
 
 
+@overload(std_tangent, prefer_literal=True)
+def _ov_std_tangent(num, std, x, axis):
+    zero = np_dtype(num)(0)         # num * 0 would be float64 for float32 num in Numba
+    if isinstance(x, types.Number):
+        return lambda num, std, x, axis: num * zero
+    spec = _axes_keep(x, axis, True, "std")
+    if spec is None:
+        return None
+    axes = spec[0]
+    name = safe_name("std_tangent", x.ndim, "a", *axes)
+    return build(f"def {name}(num, std, x, axis):\n    if {_count_text(axes)} == 1:\n        return num * ZERO\n"
+                 f"    return num / std\n", name, {"ZERO": zero}, _MOD)
+
+
 @overload(var_scale, prefer_literal=True)
 def _ov_var_scale(x, axis, ddof, factor):
+    if isinstance(x, types.Number):
+        dt = mean_dtype(x)
+        return lambda x, axis, ddof, factor: dt(factor / (1 - ddof))
     spec = _axes_keep(x, axis, True, "var")
     if spec is None:
         return None

@@ -212,6 +212,48 @@ def _ov_diagonal(a, offset=0, axis1=0, axis2=1):
     return ns["diagonal"]
 
 
+def _tile_source(ndim, nreps, is_tuple):
+    n = max(ndim, nreps)
+    idx = [f"i{k}" for k in range(n)]
+    lines = ["def tile(A, reps):",
+             f"    r = (1,) * {n - nreps} + {'reps' if is_tuple else '(reps,)'}",
+             f"    a = np.ascontiguousarray(A).reshape((1,) * {n - ndim} + A.shape)",
+             "    out = np.empty((" + "".join(f"a.shape[{k}] * r[{k}], " for k in range(n)) + "), A.dtype)"]
+    for k in range(n):
+        lines.append("    " * (k + 1) + f"for i{k} in range(out.shape[{k}]):")
+    src_idx = ", ".join(f"{i} % a.shape[{k}]" for k, i in enumerate(idx))
+    lines.append("    " * (n + 1) + f"out[{', '.join(idx)}] = a[{src_idx}]")
+    lines.append("    return out")
+    return "\n".join(lines) + "\n"
+
+
+@overload(np.tile)
+def _ov_tile(A, reps):
+    """``np.tile`` of any ndim, ``reps`` an int or a tuple of ints of any length (Numba's takes fewer forms)."""
+    if not isinstance(A, types.Array):
+        return None
+    if isinstance(reps, types.Integer):
+        nreps, is_tuple = 1, False
+    elif isinstance(reps, types.UniTuple) and isinstance(reps.dtype, types.Integer):
+        nreps, is_tuple = reps.count, True
+    else:
+        return None
+    if max(A.ndim, nreps) == 0:
+        return None
+    ns = {"np": np}
+    exec(_tile_source(A.ndim, nreps, is_tuple), ns)
+    return ns["tile"]
+
+
+@overload(np.real_if_close)
+def _ov_real_if_close(a, tol=100):
+    """``np.real_if_close`` of real values: the values themselves, as in NumPy."""
+    if isinstance(a, (types.Float, types.Integer)) or isinstance(a, types.Array) \
+            and isinstance(a.dtype, (types.Float, types.Integer)):
+        return lambda a, tol=100: a
+    return None
+
+
 def _scalar_attr(value):
     return lambda x: lambda x: value
 

@@ -197,7 +197,14 @@ RULES[np.negative] = linear(0)
 for _cast in (np.float32, np.float64, np.double, np.single):
     RULES[_cast] = linear(0)
 RULES[np.positive] = linear(0)
+# complex-number functions of real values (fwdjit differentiates real code): the conjugate and
+# np.real_if_close are the value itself, the imaginary part is 0 and the angle 0 or pi (piecewise constant)
+RULES[np.conjugate] = linear(0)
+RULES[np.real_if_close] = linear(0)
+RULES[np.imag] = zero_rule("imag")
+RULES[np.angle] = zero_rule("angle")
 RULES[builtins.abs] = RULES[np.abs]
+RULES[builtins.tuple] = linear(0)      # tuple(t) of a tuple (tuple(np.linalg.svd(a))): the same values
 RULES[builtins.float] = Rule(lambda c: ast.Call(ast.Name("float", ast.Load()), [c.args[0].t], []))
 RULES[math.log] = Rule(_log_math)
 RULES[math.log].fam = "math"

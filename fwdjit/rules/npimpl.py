@@ -93,8 +93,20 @@ def _var(root):
         s = c.gen.fj_call("sum_axis", [ast.BinOp(centered, ast.Mult(), x.t), _static(axis), _static(keep)])
         scale = c.gen.fj_call("var_scale", [x.p(), _static(axis), _static(ddof), ast.Constant(1.0 if root else 2.0)])
         out = ast.BinOp(s, ast.Mult(), scale)
-        return ast.BinOp(out, ast.Div(), c.result()) if root else out
+        return c.gen.fj_call("std_tangent", [out, c.result(), x.p(), _static(axis)]) if root else out
     return Rule(fn, diff=(0,))
+
+
+def _std_tangent(c):
+    """``d(num / std) = (dnum - (num / std) dstd) / std``, itself a ``std_tangent`` (0 for one element)."""
+    num, std, x, axis = c.args
+    g = num.t if num.active else None
+    if std.active:
+        q = ast.BinOp(c.result(), ast.Mult(), std.t)
+        g = ast.BinOp(g, ast.Sub(), q) if g is not None else ast.UnaryOp(ast.USub(), q)
+    if g is None:
+        return None
+    return c.same_call([g, std.p(), x.p(), _static(axis)], {})
 
 
 def _gradient(c):
@@ -126,6 +138,7 @@ RULES[npimpl.cumprod_axis_jvp] = _not_twice("np.cumprod with axis")
 RULES[npimpl.var_axis] = _var(False)
 RULES[npimpl.std_axis] = _var(True)
 RULES[npimpl.var_scale] = zero_rule("var_scale")
+RULES[npimpl.std_tangent] = Rule(_std_tangent, diff=(0, 1))
 RULES[npimpl.r_scalar] = zero_rule("r_scalar")     # a literal number: no tangent
 RULES[npimpl.gradient] = Rule(_gradient, nondiff={2})
 RULES[npimpl.einsum] = multilinear()

@@ -17,6 +17,12 @@ for _name, _dom, _f32 in (
         ("sinc", "away", True)):
     row(E, _name, f"np.{_name}(a)", _dom, f32=_f32, quick=_f32 or _name in ("sign", "floor", "reciprocal"),
         shapes=ALL if _name != "round" else tuple(s for s in ALL if s is not S))
+# complex-number functions of real values (real code only: a, its conjugate, 0, 0 or pi)
+row(E, "conj", "np.conj(a) * a", f32=True)
+row(E, "conjugate", "np.conjugate(a)", quick=False)
+row(E, "real_if_close", "np.real_if_close(a) * a", f32=True)
+row(E, "imag", "np.imag(a) + a", quick=False)
+row(E, "angle", "np.angle(a) * a", "away", f32=True)
 row(E, "round", "np.round(a)", "frac", shapes=(S,), readme=False, form="scalar",
     xfail32="Numba: np.round of a float32 scalar returns a float64")
 row(E, "sinc", "np.sinc(a * 0.0) + np.sinc(a)", readme=False, form="at 0", f32=True)   # derivative 0 at 0

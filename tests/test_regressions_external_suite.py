@@ -467,3 +467,29 @@ def svd_as_tuple(a):
 def test_builtin_tuple_of_a_tuple(dtype):
     a = (np.eye(3) * 3.0 + np.random.default_rng(11).uniform(-0.5, 0.5, (3, 3))).astype(dtype)
     check_jvp(svd_as_tuple, (a,))
+
+
+# ------------------------------------------------ second derivatives of decompositions (test_svd_square_2d)
+def svd_values(a):
+    return np.linalg.svd(a, full_matrices=False)[1]
+
+
+def eigh_values(a):
+    return np.linalg.eigh(a)[0]
+
+
+def eigvalsh_sum(a):
+    return np.sum(np.linalg.eigvalsh(a) ** 2)
+
+
+@pytest.mark.parametrize("f,what", [(svd_values, "np.linalg.svd"), (eigh_values, "np.linalg.eigh"),
+                                    (eigvalsh_sum, "np.linalg.eigvalsh")], ids=["svd", "eigh", "eigvalsh"])
+def test_second_derivative_of_a_decomposition_is_refused_by_name(f, what):
+    # the tangent code calls fj.svd_jvp (plain NumPy with a raise): fwdjit tried to transform it and
+    # said "raise statement is not supported" at a line of fwdjit's own npimpl/decompositions.py
+    a = np.eye(4) * 3.0 + np.random.default_rng(12).uniform(-0.5, 0.5, (4, 4))
+    a = a + a.T
+    check_jvp(f, (a,))                   # the first derivative works
+    with pytest.raises(fwdjit.UnsupportedCall, match=f"second derivative of {what}") as info:
+        as_fwdjit(f).tangent_fwdjit((True,)).jvp((a, a), (a, a))
+    assert "hint:" in str(info.value)

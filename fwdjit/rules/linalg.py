@@ -14,6 +14,7 @@ import ast
 
 import numpy as np
 
+from ..npimpl import decompositions
 from . import lowrank
 from .core import BINOP_RULES, METHOD_RULES, RULES, Rule, add_terms, bilinear, partials
 
@@ -82,5 +83,18 @@ RULES[np.linalg.eigh] = _decomposition("fj.eigh_jvp({y}[0], {y}[1], {g})", "np.l
 RULES[np.linalg.eigvalsh] = _decomposition("fj.eigvalsh_jvp({0}, {g})", "np.linalg.eigvalsh with UPLO",
                                            "pass the symmetric matrix alone: its lower triangle is read")
 RULES[np.linalg.svd] = Rule(_svd, diff=(0,))
+
+
+def _not_twice(what):
+    def fn(c):
+        raise c.gen.unsupported(f"the second derivative of {what}",
+                                "differentiate the decomposition once (fwdjit.jvp, grad or jacfwd), not twice")
+    return Rule(fn)
+
+
+# the tangents' helpers (fwdjit.npimpl.decompositions) are plain NumPy code that fwdjit does not transform
+RULES[decompositions.eigh_jvp] = _not_twice("np.linalg.eigh")
+RULES[decompositions.eigvalsh_jvp] = _not_twice("np.linalg.eigvalsh")
+RULES[decompositions.svd_jvp] = _not_twice("np.linalg.svd")
 BINOP_RULES[ast.MatMult] = Rule(_matmul_op)
 METHOD_RULES["dot"] = Rule(_method_dot)

@@ -23,6 +23,10 @@ import numpy as np
 from numba import types
 from numba.extending import overload, overload_attribute, overload_method
 
+from .codegen import build, safe_name
+
+_MOD = __name__
+
 
 # ------------------------------------------------------------- cumprod ----
 def cumprod_jvp(x, dx):
@@ -127,9 +131,8 @@ def _ov_array_of_arrays(object, dtype=None):
     if isinstance(object.dtype, types.Array):
         return lambda object, dtype=None: np.stack(object)
     rows = ", ".join(f"np.array(object[{i}])" for i in range(object.count))
-    ns = {"np": np}
-    exec(f"def impl(object, dtype=None):\n    return np.stack(({rows},))\n", ns)
-    return ns["impl"]
+    name = safe_name("array_of_rows", object.count)
+    return build(f"def {name}(object, dtype=None):\n    return np.stack(({rows},))\n", name, {}, _MOD)
 
 
 def int_cast(x, T):
@@ -178,7 +181,7 @@ def _diagonal_source(ndim, ax1, ax2):
     perm = tuple(rest + [ax1, ax2])
     lead = ", ".join(":" for _ in rest)
     sel = (lead + ", " if lead else "")
-    return (f"def diagonal(a, offset=0, axis1=0, axis2=1):\n"
+    return (f"def {safe_name('diagonal', ndim, ax1, ax2)}(a, offset=0, axis1=0, axis2=1):\n"
             f"    b = np.transpose(a, {perm!r})\n"
             f"    n1, n2 = b.shape[-2], b.shape[-1]\n"
             f"    i0 = max(0, -offset)\n"
@@ -207,15 +210,13 @@ def _ov_diagonal(a, offset=0, axis1=0, axis2=1):
         axes.append(v % a.ndim)
     if axes[0] == axes[1]:
         raise numba.core.errors.TypingError("np.diagonal: axis1 and axis2 cannot be the same")
-    ns = {"np": np}
-    exec(_diagonal_source(a.ndim, axes[0], axes[1]), ns)
-    return ns["diagonal"]
+    return build(_diagonal_source(a.ndim, axes[0], axes[1]), safe_name("diagonal", a.ndim, *axes), {}, _MOD)
 
 
 def _tile_source(ndim, nreps, is_tuple):
     n = max(ndim, nreps)
     idx = [f"i{k}" for k in range(n)]
-    lines = ["def tile(A, reps):",
+    lines = [f"def {safe_name('tile', ndim, nreps, is_tuple)}(A, reps):",
              f"    r = (1,) * {n - nreps} + {'reps' if is_tuple else '(reps,)'}",
              f"    a = np.ascontiguousarray(A).reshape((1,) * {n - ndim} + A.shape)",
              "    out = np.empty((" + "".join(f"a.shape[{k}] * r[{k}], " for k in range(n)) + "), A.dtype)"]
@@ -240,9 +241,7 @@ def _ov_tile(A, reps):
         return None
     if max(A.ndim, nreps) == 0:
         return None
-    ns = {"np": np}
-    exec(_tile_source(A.ndim, nreps, is_tuple), ns)
-    return ns["tile"]
+    return build(_tile_source(A.ndim, nreps, is_tuple), safe_name("tile", A.ndim, nreps, is_tuple), {}, _MOD)
 
 
 @overload(np.real_if_close)
